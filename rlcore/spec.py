@@ -1,0 +1,157 @@
+"""TrainSpec: the one definition of a training job, shared by the CLI, the API and the worker."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rlcore.envs import ENVS
+
+
+class Algorithm(StrEnum):
+    reinforce = "reinforce"
+    a2c = "a2c"
+    ppo = "ppo"
+
+
+class ModelKind(StrEnum):
+    mlp = "mlp"
+    gru_cell = "gru_cell"
+    gru = "gru"
+    lstm = "lstm"
+    window = "window"
+
+
+Device = Literal["auto", "cpu", "cuda"]
+
+# Hyperparameters that depend on the algorithm. A field left out of a spec takes the
+# value for its algorithm from this table; every key must be a TrainSpec field.
+ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
+    Algorithm.reinforce: {
+        "learning_rate": 1e-2,
+        "num_envs": 8,
+        "rollout_length": 200,
+        "ent_coef": 0.01,
+        "epochs": 1,
+        "minibatches": 1,
+        "gae_lambda": 1.0,
+        "anneal_lr": False,
+        "max_grad_norm": 1.0,
+    },
+    Algorithm.a2c: {
+        "learning_rate": 3e-3,
+        "num_envs": 16,
+        "rollout_length": 16,
+        "ent_coef": 0.01,
+        "epochs": 1,
+        "minibatches": 1,
+        "gae_lambda": 0.95,
+        "anneal_lr": False,
+        "max_grad_norm": 0.5,
+    },
+    Algorithm.ppo: {
+        "learning_rate": 2.5e-3,
+        "num_envs": 8,
+        "rollout_length": 64,
+        "ent_coef": 0.0,
+        "epochs": 4,
+        "minibatches": 2,
+        "gae_lambda": 0.95,
+        "anneal_lr": True,
+        "max_grad_norm": 0.5,
+    },
+}
+
+
+class TrainSpec(BaseModel):
+    """A training job: algorithm, model variant, environment and hyperparameters.
+
+    Fields left unset that depend on the algorithm are filled from ALGORITHM_DEFAULTS.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    algo: Algorithm = Field(Algorithm.ppo, description="Training algorithm.")
+    model: ModelKind = Field(ModelKind.gru, description="Policy network variant.")
+    env_id: str = Field("CartPole-v1", description="Environment id from the allow-list.")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    total_steps: int = Field(100_000, ge=1, le=100_000_000, description="Env steps to train.")
+    num_envs: int = Field(None, ge=1, le=512, description="Parallel environments.")  # type: ignore[assignment]
+    device: Device = Field("auto", description="auto picks CUDA when present.")
+
+    learning_rate: float = Field(None, gt=0, le=1.0)  # type: ignore[assignment]
+    anneal_lr: bool = Field(None, description="Decay learning rate (and PPO clip) to 0.")  # type: ignore[assignment]
+    gamma: float = Field(0.99, ge=0.0, le=1.0)
+    gae_lambda: float = Field(None, ge=0.0, le=1.0)  # type: ignore[assignment]
+    ent_coef: float = Field(None, ge=0.0, le=1.0)  # type: ignore[assignment]
+    vf_coef: float = Field(0.5, ge=0.0, le=10.0)
+    clip_range: float = Field(0.2, gt=0.0, le=1.0)
+    epochs: int = Field(None, ge=1, le=100)  # type: ignore[assignment]
+    minibatches: int = Field(None, ge=1, le=1024)  # type: ignore[assignment]
+    rollout_length: int = Field(None, ge=1, le=8192, description="Steps per env per update.")  # type: ignore[assignment]
+    max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
+    normalize_advantages: bool = True
+
+    hidden_size: int = Field(64, ge=1, le=2048)
+    num_layers: int = Field(1, ge=1, le=8, description="Recurrent layers (gru, lstm).")
+    window_length: int = Field(8, ge=1, le=256, description="Observations seen by `window`.")
+    bptt_length: int | None = Field(
+        None, ge=1, le=8192, description="Truncated BPTT chunk length; default: whole rollout."
+    )
+
+    eval_interval: int = Field(0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off.")
+    eval_episodes: int = Field(10, ge=1, le=1000)
+    checkpoint_interval: int = Field(
+        50_000, ge=0, le=100_000_000, description="Env steps between checkpoints; 0 = only at the end."
+    )
+
+    @field_validator("env_id")
+    @classmethod
+    def _env_in_allow_list(cls, env_id: str) -> str:
+        if env_id not in ENVS:
+            allowed = ", ".join(sorted(ENVS))
+            raise ValueError(f"unknown environment {env_id!r}; allowed: {allowed}")
+        return env_id
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_algorithm_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            algo = Algorithm(data.get("algo", Algorithm.ppo))
+        except ValueError:
+            return data  # the field validator reports the bad algorithm
+        return {**ALGORITHM_DEFAULTS[algo], **{k: v for k, v in data.items() if v is not None}}
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> TrainSpec:
+        if self.bptt_length is not None and self.bptt_length > self.rollout_length:
+            raise ValueError("bptt_length must not exceed rollout_length")
+        batch = self.num_envs * self.rollout_length
+        if batch > 1_000_000:
+            raise ValueError(f"num_envs * rollout_length = {batch} exceeds 1,000,000")
+        if self.minibatches > self.num_envs * self.chunks_per_env:
+            raise ValueError(
+                f"minibatches ({self.minibatches}) exceeds the number of sequence chunks "
+                f"(num_envs * rollout_length / bptt_length = {self.num_envs * self.chunks_per_env})"
+            )
+        return self
+
+    @property
+    def chunks_per_env(self) -> int:
+        """Sequence chunks each env column is cut into for the update."""
+        bptt = self.bptt_length or self.rollout_length
+        return -(-self.rollout_length // bptt)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainSpec:
+        """Load a spec from a YAML or JSON file."""
+        text = Path(path).read_text()
+        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        return cls.model_validate(data or {})
