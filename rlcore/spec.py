@@ -42,6 +42,7 @@ ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
         "gae_lambda": 1.0,
         "anneal_lr": False,
         "max_grad_norm": 1.0,
+        "normalize_advantages": True,
     },
     Algorithm.a2c: {
         "learning_rate": 3e-3,
@@ -53,6 +54,7 @@ ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
         "gae_lambda": 0.95,
         "anneal_lr": False,
         "max_grad_norm": 0.5,
+        "normalize_advantages": False,
     },
     Algorithm.ppo: {
         "learning_rate": 2.5e-3,
@@ -64,6 +66,7 @@ ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
         "gae_lambda": 0.95,
         "anneal_lr": True,
         "max_grad_norm": 0.5,
+        "normalize_advantages": True,
     },
 }
 
@@ -95,7 +98,7 @@ class TrainSpec(BaseModel):
     minibatches: int = Field(None, ge=1, le=1024)  # type: ignore[assignment]
     rollout_length: int = Field(None, ge=1, le=8192, description="Steps per env per update.")  # type: ignore[assignment]
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
-    normalize_advantages: bool = True
+    normalize_advantages: bool = Field(None)  # type: ignore[assignment]
 
     hidden_size: int = Field(64, ge=1, le=2048)
     num_layers: int = Field(1, ge=1, le=8, description="Recurrent layers (gru, lstm).")
@@ -104,10 +107,15 @@ class TrainSpec(BaseModel):
         None, ge=1, le=8192, description="Truncated BPTT chunk length; default: whole rollout."
     )
 
-    eval_interval: int = Field(0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off.")
+    eval_interval: int = Field(
+        0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off."
+    )
     eval_episodes: int = Field(10, ge=1, le=1000)
     checkpoint_interval: int = Field(
-        50_000, ge=0, le=100_000_000, description="Env steps between checkpoints; 0 = only at the end."
+        50_000,
+        ge=0,
+        le=100_000_000,
+        description="Env steps between checkpoints; 0 = only at the end.",
     )
 
     @field_validator("env_id")

@@ -1,0 +1,74 @@
+"""Proximal policy optimisation (Schulman et al. 2017) with recurrent policies.
+
+for each update:
+    play num_envs x rollout_length steps, storing the state that went into every step
+    A_t = GAE(gamma, lambda); R_t = A_t + V_t
+    cut each env column into chunks of bptt_length steps (time order kept)
+    for each epoch, for each minibatch of whole chunks:
+        replay the chunks from their stored initial states, resetting at episode starts
+        r_t = pi(a_t|h_t) / pi_old(a_t|h_t)     (exactly 1 before the first step)
+        loss = -mean(min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t))
+               + c_v * mean((V - R)^2) / 2 - beta * entropy
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rlcore import distributions
+from rlcore.algos.common import masked_mean, normalize, replay_error
+from rlcore.returns import gae
+from rlcore.trainer import Run
+
+
+def train(run: Run) -> None:
+    spec, policy = run.spec, run.policy
+    while not run.finished():
+        clip = spec.clip_range * run.anneal()
+        rollout = run.collector.collect(spec.rollout_length)
+        advantages, returns = gae(
+            rollout.rewards,
+            rollout.values,
+            rollout.dones,
+            rollout.truncation_values,
+            rollout.last_value,
+            spec.gamma,
+            spec.gae_lambda,
+        )
+        batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
+
+        replay = None
+        for _ in range(spec.epochs):
+            for mb in batch.minibatches(spec.minibatches):
+                logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
+                logprobs = distributions.log_prob(logits, mb.actions)
+                if replay is None:
+                    replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)
+                log_ratio = logprobs - mb.logprobs
+                ratio = log_ratio.exp()
+                adv = (
+                    normalize(mb.advantages, mb.mask)
+                    if spec.normalize_advantages
+                    else mb.advantages
+                )
+                policy_loss = masked_mean(
+                    torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)), mb.mask
+                )
+                value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
+                entropy = masked_mean(distributions.entropy(logits), mb.mask)
+                run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
+                with torch.no_grad():
+                    approx_kl = masked_mean((ratio - 1) - log_ratio, mb.mask)
+                    clipped = masked_mean(((ratio - 1).abs() > clip).float(), mb.mask)
+
+        run.end_update(
+            rollout,
+            {
+                "losses/policy_loss": policy_loss.item(),
+                "losses/value_loss": value_loss.item(),
+                "losses/entropy": entropy.item(),
+                "losses/approx_kl": approx_kl.item(),
+                "losses/clip_fraction": clipped.item(),
+                "losses/replay_error": replay,
+            },
+        )

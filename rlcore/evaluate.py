@@ -1,0 +1,56 @@
+"""Evaluate a policy: mean return over a fixed number of episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from rlcore import distributions
+from rlcore.envs import make_vec_env
+from rlcore.models import ActorCritic
+
+# act(observations, episode_starts) -> actions, for a batch of envs; the callee keeps
+# its own recurrent state and resets the rows whose episode starts.
+ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def run_episodes(act: ActFn, env_id: str, episodes: int, seed: int) -> list[float]:
+    """Returns of `episodes` episodes; each env plays an equal share so short ones don't dominate."""
+    num_envs = min(episodes, 16)
+    quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
+    envs = make_vec_env(env_id, num_envs, seed)
+    obs, _ = envs.reset(seed=seed)
+    starts = np.ones(num_envs, dtype=bool)
+    running = np.zeros(num_envs)
+    returns: list[float] = []
+    while quota.any():
+        obs, reward, terminated, truncated, _ = envs.step(act(obs, starts))
+        running += reward
+        starts = terminated | truncated
+        for i in np.flatnonzero(starts & (quota > 0)):
+            returns.append(float(running[i]))
+            quota[i] -= 1
+        running[starts] = 0.0
+    envs.close()
+    return returns
+
+
+def torch_policy_actor(
+    policy: ActorCritic, device: torch.device, generator: torch.Generator | None = None
+) -> ActFn:
+    """An ActFn over a torch policy; its own generator keeps the training RNG untouched."""
+    state: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def act(obs: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        nonlocal state
+        if state is None:
+            state = policy.initial_state(len(obs), device)
+        obs_t = torch.as_tensor(obs, device=device)[None]
+        starts_t = torch.as_tensor(starts, device=device)[None]
+        logits, _, state = policy(obs_t, state, starts_t)
+        return distributions.sample(logits[0], generator).cpu().numpy()
+
+    return act

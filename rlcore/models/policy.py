@@ -1,0 +1,83 @@
+"""The actor-critic every trainer uses, whatever its memory core."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from rlcore.models.cores import MemoryCore, build_core
+from rlcore.models.encoders import VectorEncoder
+
+
+def _init_layer(layer: nn.Linear, gain: float) -> nn.Linear:
+    # Orthogonal weights with a small policy-head gain start the policy near uniform,
+    # as CleanRL and SB3 do; it matters most for PPO.
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class ActorCritic(nn.Module):
+    """encoder -> memory core -> (policy logits, value).
+
+    forward(obs (T, B, *obs_shape), state (B, *state_shape), episode_starts (T, B))
+    returns logits (T, B, A), value (T, B) and the state after the last step.
+    """
+
+    def __init__(self, encoder: nn.Module, core: MemoryCore, num_actions: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.core = core
+        self.policy_head = _init_layer(nn.Linear(core.out_features, num_actions), 0.01)
+        self.value_head = _init_layer(nn.Linear(core.out_features, 1), 1.0)
+
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        return self.core.state_shape
+
+    @property
+    def is_recurrent(self) -> bool:
+        """True when the state carries information between steps."""
+        return self.core.is_recurrent
+
+    def initial_state(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        return self.core.initial_state(batch, device)
+
+    def forward(
+        self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.encoder(obs)
+        out, new_state = self.core(features, state, episode_starts)
+        return self.policy_head(out), self.value_head(out).squeeze(-1), new_state
+
+
+def build_policy(config: dict[str, Any]) -> ActorCritic:
+    """Build a policy from its JSON-able config (see `policy_config`)."""
+    hidden = config["hidden_size"]
+    encoder = VectorEncoder(math.prod(config["obs_shape"]), hidden)
+    core = build_core(
+        config["model"], hidden, hidden, config["num_layers"], config["window_length"]
+    )
+    return ActorCritic(encoder, core, config["num_actions"])
+
+
+def policy_config(
+    model: str,
+    obs_shape: tuple[int, ...],
+    num_actions: int,
+    hidden_size: int,
+    num_layers: int,
+    window_length: int,
+) -> dict[str, Any]:
+    """Everything needed to rebuild a policy's architecture; stored next to its weights."""
+    return {
+        "model": model,
+        "obs_shape": list(obs_shape),
+        "num_actions": num_actions,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "window_length": window_length,
+    }

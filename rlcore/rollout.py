@@ -1,0 +1,234 @@
+"""Vectorised rollouts that carry each env's hidden state and reset it at episode starts.
+
+The collector stores everything an update needs to replay the rollout exactly:
+observations, actions, log-probs, values, rewards, episode-start flags and the state
+that went into every step. Rollout boundaries are not episode boundaries: the final
+state is carried (detached) into the next rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+from rlcore import distributions
+from rlcore.envs import get_env_state, set_env_state
+from rlcore.models import ActorCritic
+
+
+@dataclass
+class Episode:
+    """A finished episode: its return and length, and the env step count when it ended."""
+
+    ret: float
+    length: int
+    step: int
+
+
+@dataclass
+class Sequences:
+    """Rollout data cut into time-ordered chunks: fields are (L, C, ...) with C chunks.
+
+    `initial_states` (C, *state_shape) is the state that went into each chunk's first
+    step; `mask` is 0 on padding (and on steps an algorithm chose not to train on).
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    episode_starts: torch.Tensor
+    mask: torch.Tensor
+    initial_states: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.obs.shape[1]
+
+    def select(self, chunks: torch.Tensor) -> Sequences:
+        """The chunks with the given indices, time order kept inside each."""
+        return Sequences(
+            **{
+                f.name: getattr(self, f.name)[chunks]
+                if f.name == "initial_states"
+                else getattr(self, f.name)[:, chunks]
+                for f in fields(self)
+            }
+        )
+
+    def minibatches(self, count: int, generator: torch.Generator | None = None) -> list[Sequences]:
+        """Shuffle whole chunks (never single steps) into `count` minibatches."""
+        order = torch.randperm(self.count, generator=generator, device="cpu").to(self.obs.device)
+        return [self.select(part) for part in torch.tensor_split(order, count)]
+
+
+@dataclass
+class Rollout:
+    """T steps of N envs. All fields are (T, N, ...) tensors except `last_*`."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor  # the episode ended at this step (terminated or truncated)
+    truncation_values: torch.Tensor  # V(final obs) where the episode was cut by a time limit
+    episode_starts: torch.Tensor  # this step is the first of an episode
+    states: torch.Tensor  # the state that went into this step
+    last_value: torch.Tensor  # (N,) V of the observation after the last step
+    episodes: list[Episode]
+
+    def sequences(
+        self,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        chunk_length: int,
+        mask: torch.Tensor | None = None,
+    ) -> Sequences:
+        """Cut every env column into chunks of `chunk_length` steps (the last one padded)."""
+        steps, envs = self.actions.shape
+        chunks = -(-steps // chunk_length)
+        pad = chunks * chunk_length - steps
+        valid = torch.ones_like(self.rewards) if mask is None else mask.to(self.rewards.dtype)
+
+        def cut(x: torch.Tensor) -> torch.Tensor:
+            if pad:
+                x = torch.cat([x, x.new_zeros(pad, *x.shape[1:])])
+            # (chunks * L, N, ...) -> (L, chunks * N, ...), chunk-major columns
+            x = x.reshape(chunks, chunk_length, envs, *x.shape[2:]).transpose(0, 1)
+            return x.reshape(chunk_length, chunks * envs, *x.shape[3:])
+
+        return Sequences(
+            obs=cut(self.obs),
+            actions=cut(self.actions),
+            logprobs=cut(self.logprobs),
+            values=cut(self.values),
+            advantages=cut(advantages),
+            returns=cut(returns),
+            episode_starts=cut(self.episode_starts),
+            mask=cut(valid),
+            initial_states=self.states[::chunk_length].reshape(
+                chunks * envs, *self.states.shape[2:]
+            ),
+        )
+
+
+class RolloutCollector:
+    """Steps a vector env with a policy, keeping each env's state between rollouts."""
+
+    def __init__(
+        self,
+        envs: VectorEnv,
+        policy: ActorCritic,
+        device: torch.device,
+        seed: int,
+        bootstrap_truncated: bool = True,
+    ) -> None:
+        self.envs = envs
+        self.policy = policy
+        self.device = device
+        self.bootstrap_truncated = bootstrap_truncated
+        self.num_envs = envs.num_envs
+        self.global_step = 0
+        obs, _ = envs.reset(seed=seed)
+        self.obs = torch.as_tensor(obs, device=device)
+        self.starts = torch.ones(self.num_envs, dtype=torch.bool, device=device)
+        self.state = policy.initial_state(self.num_envs, device)
+        self.episode_return = np.zeros(self.num_envs)
+        self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
+
+    @torch.no_grad()
+    def collect(self, num_steps: int) -> Rollout:
+        """Run every env for `num_steps` steps."""
+        n, device = self.num_envs, self.device
+        obs = torch.zeros(num_steps, *self.obs.shape, device=device)
+        states = torch.zeros(num_steps, *self.state.shape, device=device)
+        actions = torch.zeros(num_steps, n, dtype=torch.long, device=device)
+        logprobs, values, rewards, truncation_values = (
+            torch.zeros(num_steps, n, device=device) for _ in range(4)
+        )
+        dones, starts = (
+            torch.zeros(num_steps, n, dtype=torch.bool, device=device) for _ in range(2)
+        )
+        episodes: list[Episode] = []
+
+        for t in range(num_steps):
+            obs[t], starts[t], states[t] = self.obs, self.starts, self.state
+            logits, value, self.state = self.policy(self.obs[None], self.state, self.starts[None])
+            action = distributions.sample(logits[0])
+            actions[t], values[t] = action, value[0]
+            logprobs[t] = distributions.log_prob(logits[0], action)
+
+            next_obs, reward, terminated, truncated, info = self.envs.step(action.cpu().numpy())
+            self.global_step += n
+            done = terminated | truncated
+            rewards[t] = torch.as_tensor(reward, device=device)
+            dones[t] = torch.as_tensor(done, device=device)
+            if self.bootstrap_truncated and (cut := truncated & ~terminated).any():
+                truncation_values[t] = self._final_values(info["final_obs"], cut)
+            episodes += self._track_episodes(reward, done)
+            self.obs = torch.as_tensor(next_obs, device=device)
+            self.starts = dones[t].clone()
+
+        _, last_value, _ = self.policy(self.obs[None], self.state, self.starts[None])
+        return Rollout(
+            obs=obs,
+            actions=actions,
+            logprobs=logprobs,
+            values=values,
+            rewards=rewards,
+            dones=dones,
+            truncation_values=truncation_values,
+            episode_starts=starts,
+            states=states,
+            last_value=last_value[0],
+            episodes=episodes,
+        )
+
+    def _final_values(self, final_obs: np.ndarray, cut: np.ndarray) -> torch.Tensor:
+        """V(final observation) of the episodes cut by a time limit, 0 elsewhere."""
+        rows = torch.as_tensor(np.flatnonzero(cut), device=self.device)
+        final = torch.as_tensor(final_obs[cut], device=self.device)
+        no_start = torch.zeros(1, len(rows), dtype=torch.bool, device=self.device)
+        _, value, _ = self.policy(final[None], self.state[rows], no_start)
+        out = torch.zeros(self.num_envs, device=self.device)
+        out[rows] = value[0]
+        return out
+
+    def _track_episodes(self, reward: np.ndarray, done: np.ndarray) -> list[Episode]:
+        self.episode_return += reward
+        self.episode_length += 1
+        finished = [
+            Episode(float(self.episode_return[i]), int(self.episode_length[i]), self.global_step)
+            for i in np.flatnonzero(done)
+        ]
+        self.episode_return[done] = 0.0
+        self.episode_length[done] = 0
+        return finished
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue collecting exactly where this one stopped."""
+        return {
+            "global_step": self.global_step,
+            "obs": self.obs.cpu(),
+            "starts": self.starts.cpu(),
+            "state": self.state.cpu(),
+            "episode_return": torch.as_tensor(self.episode_return),
+            "episode_length": torch.as_tensor(self.episode_length),
+            "envs": get_env_state(self.envs),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.global_step = int(saved["global_step"])
+        self.obs = saved["obs"].to(self.device)
+        self.starts = saved["starts"].to(self.device)
+        self.state = saved["state"].to(self.device)
+        self.episode_return = saved["episode_return"].numpy().copy()
+        self.episode_length = saved["episode_length"].numpy().copy()
+        set_env_state(self.envs, saved["envs"])
