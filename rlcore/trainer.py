@@ -136,10 +136,7 @@ class Run:
             metrics["charts/episodic_length"] = float(np.mean([e.length for e in rollout.episodes]))
             metrics["charts/episodes"] = float(len(returns))
             self._track_best()
-        if (
-            self.spec.eval_interval
-            and self.global_step - self.last_eval_step >= self.spec.eval_interval
-        ):
+        if self.spec.eval_interval and self.global_step - self.last_eval_step >= self.spec.eval_interval:
             self.last_eval_step = self.global_step
             metrics["eval/episodic_return"] = self.evaluate(self.spec.eval_episodes)
         if self.sink is not None:
@@ -162,9 +159,7 @@ class Run:
     def evaluate(self, episodes: int) -> float:
         """Mean return of the current policy on fresh envs."""
         act = torch_policy_actor(self.policy, self.device, self.eval_generator)
-        return float(
-            np.mean(run_episodes(act, self.spec.env_id, episodes, self.spec.seed + 10_000))
-        )
+        return float(np.mean(run_episodes(act, self.spec.env_id, episodes, self.spec.seed + 10_000)))
 
     def _track_best(self) -> None:
         # Judged on the last 100 episodes, so one lucky episode does not count as best.
