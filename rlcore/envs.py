@@ -182,9 +182,12 @@ class _SameStepCartPole(CartPoleVectorEnv):
         self.steps[ended] = 0
         return self.state.T.astype(np.float32), reward, terminated, truncated, info
 
+    def _kind(self) -> str:
+        return f"CartPole(max_episode_steps={self.max_episode_steps})"
+
     def get_state(self) -> dict[str, Any]:
         return {
-            "kind": "CartPole",
+            "kind": self._kind(),
             "num_envs": self.num_envs,
             "physics": _encode_array(self.state),
             "steps": _encode_array(self.steps),
@@ -192,7 +195,7 @@ class _SameStepCartPole(CartPoleVectorEnv):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        _check_state(state, "CartPole", self.num_envs)
+        _check_state(state, self._kind(), self.num_envs)
         self.state = _decode_array(state["physics"])
         self.steps = _decode_array(state["steps"])
         self.prev_done[:] = False
@@ -254,9 +257,12 @@ class CueRecallVectorEnv(VectorEnv):
         obs[self._t == self.delay + 1, 2] = 1.0
         return obs
 
+    def _kind(self) -> str:
+        return f"CueRecall(delay={self.delay})"
+
     def get_state(self) -> dict[str, Any]:
         return {
-            "kind": "CueRecall",
+            "kind": self._kind(),
             "num_envs": self.num_envs,
             "cues": _encode_array(self._cues),
             "t": _encode_array(self._t),
@@ -264,7 +270,7 @@ class CueRecallVectorEnv(VectorEnv):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        _check_state(state, "CueRecall", self.num_envs)
+        _check_state(state, self._kind(), self.num_envs)
         self._cues = _decode_array(state["cues"])
         self._t = _decode_array(state["t"])
         _set_rng_state(self.np_random, state["rng"])
