@@ -1,0 +1,1 @@
+"""rlserve's HTTP service: FastAPI routes, database models, settings and auth."""

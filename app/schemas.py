@@ -1,0 +1,222 @@
+"""Request and response models: the JSON shapes of the API and of the event stream.
+
+Requests reuse `rlcore.spec.TrainSpec` as the job definition. Times are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from rlcore.spec import ModelKind, TrainSpec
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Tag = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:/@+-]+$")]
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class JobCreate(BaseModel):
+    """`POST /api/jobs`: a TrainSpec plus optional name, tags and priority."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: TrainSpec
+    name: str | None = Field(None, max_length=200)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    priority: int = Field(0, ge=0, le=9, description="0 (default) to 9 (first); honoured by Redis.")
+
+
+class GroupCreate(BaseModel):
+    """`POST /api/groups`: one spec over several seeds and, optionally, several model variants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: TrainSpec
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1, max_length=20
+    )
+    models: list[ModelKind] | None = Field(
+        None, min_length=1, max_length=len(ModelKind), description="Default: the spec's model only."
+    )
+    name: str | None = Field(None, max_length=200)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    priority: int = Field(0, ge=0, le=9)
+
+    @field_validator("seeds", "models")
+    @classmethod
+    def _unique(cls, values: list[Any] | None) -> list[Any] | None:
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError("must not repeat a value")
+        return values
+
+
+# -- responses --------------------------------------------------------------------------------
+
+
+class StatusEvent(BaseModel):
+    """One status transition in a job's history."""
+
+    status: JobStatusName
+    at: UtcDatetime
+    message: str | None = None
+
+
+class ArtifactOut(BaseModel):
+    kind: Literal["policy", "best_policy", "checkpoint"]
+    step: int
+    size_bytes: int
+    created_at: UtcDatetime
+
+
+class Job(BaseModel):
+    """`GET /api/jobs/{id}` and every job in a list."""
+
+    id: str
+    name: str | None
+    tags: list[str]
+    priority: int
+    group_id: str | None
+    status: JobStatusName
+    spec: dict[str, Any] = Field(description="The full TrainSpec with every default filled in.")
+    queue: str
+    device: str | None = Field(description="Device the worker trains on (cpu, cuda:0), once running.")
+    worker_host: str | None
+    attempts: int = Field(description="Times a worker started this job (more than 1 after a crash).")
+    cancel_requested: bool
+    error: str | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    heartbeat_at: UtcDatetime | None
+    history: list[StatusEvent]
+    step: int = Field(description="Env steps done, from the last metric point.")
+    total_steps: int
+    progress: float = Field(description="Percent of total_steps done, 0 to 100.")
+    eta_seconds: float | None = Field(description="Estimated seconds left while running.")
+    resumed_from_step: int | None = Field(description="Checkpoint step of the last resume, if any.")
+    latest_metrics: dict[str, float] | None
+    points_written: int
+    mean_return: float | None = Field(description="Mean return of the last 100 episodes at the end.")
+    best_return: float | None
+    has_policy: bool = Field(description="True when GET /api/jobs/{id}/policy will answer 200.")
+    artifacts: list[ArtifactOut]
+
+
+class JobList(BaseModel):
+    """`GET /api/jobs`: newest first."""
+
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class Group(BaseModel):
+    id: str
+    name: str | None
+    spec: dict[str, Any]
+    seeds: list[int]
+    models: list[str]
+    created_at: UtcDatetime
+    jobs: list[Job]
+
+
+class GroupList(BaseModel):
+    items: list[Group]
+    total: int
+    limit: int
+    offset: int
+
+
+class Series(BaseModel):
+    """One metric key's curve: parallel arrays, in step order."""
+
+    steps: list[int]
+    values: list[float]
+
+
+class MetricsOut(BaseModel):
+    """`GET /api/jobs/{id}/metrics` (JSON). CSV has columns `step` and one per key."""
+
+    job_id: str
+    keys: list[str]
+    total_points: int = Field(description="Points stored for the job after since_step.")
+    downsampled: bool
+    last_step: int | None = Field(description="Highest step included; use as the next since_step.")
+    series: dict[str, Series]
+
+
+class MetricPoint(BaseModel):
+    """One trainer update: env step and its metrics (CleanRL keys, e.g. charts/episodic_return)."""
+
+    step: int
+    metrics: dict[str, float]
+
+
+class EnvOut(BaseModel):
+    id: str
+    description: str
+    solved_return: float | None
+    needs_memory: bool
+    max_episode_steps: int | None
+
+
+class ModelsOut(BaseModel):
+    """`GET /api/models`: the choices of a submit form and their defaults."""
+
+    algorithms: list[str]
+    models: list[str]
+    devices: list[str]
+    algorithm_defaults: dict[str, dict[str, Any]]
+    spec_defaults: dict[str, Any] = Field(description="Defaults that do not depend on the algorithm.")
+    spec_schema: dict[str, Any] = Field(description="JSON schema of TrainSpec (bounds, descriptions).")
+
+
+class Me(BaseModel):
+    user: str
+    token_name: str
+
+
+# -- Server-Sent Events (`GET /api/jobs/{id}/events`) -------------------------------------------
+#
+# Every event carries an `id:` of the form "<step>-<status_event_id>": the last metric
+# step and the last status event sent so far. Reconnecting with that value in the
+# Last-Event-ID header (EventSource does it) sends exactly what came after it.
+
+
+class StatusEventData(BaseModel):
+    """`event: status`: a status transition; `job` is the job as it is now."""
+
+    job_id: str
+    status: JobStatusName
+    at: UtcDatetime
+    message: str | None
+    job: Job
+
+
+class MetricsEventData(BaseModel):
+    """`event: metrics`: new points, in step order."""
+
+    job_id: str
+    points: list[MetricPoint]
+
+
+class EndEventData(BaseModel):
+    """`event: end`: the job is finished and every point was sent; the server closes the stream."""
+
+    job_id: str
+    status: JobStatusName

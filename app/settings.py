@@ -1,0 +1,98 @@
+"""Service settings, read from environment variables.
+
+The same code runs embedded (SQLite + a broker that needs no server, all in one data
+folder) and in production (PostgreSQL + Redis); only these settings differ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "./rlserve-data"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("RLSERVE_DATA_DIR", DEFAULT_DATA_DIR)).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the API and the worker need to find each other.
+
+    - `database_url`: `DATABASE_URL`; default a SQLite file in the data folder.
+    - `broker_url`: `CELERY_BROKER_URL`; default kombu's filesystem transport in the data folder.
+    - `data_dir`: `RLSERVE_DATA_DIR`; policies, checkpoints, the SQLite file and the embedded broker.
+    - `queue_prefix`: `RLSERVE_QUEUE_PREFIX`; lets several deployments (or test runs) share a broker.
+    - `auto_queue`: `RLSERVE_AUTO_QUEUE` (`cpu` or `gpu`): where jobs with `device: auto` go.
+      Default `cpu`, since a job sent to `gpu` waits forever where no GPU worker runs; set it
+      to `gpu` when the deployment has GPU workers.
+    - `heartbeat_interval` / `heartbeat_timeout`: a running job's worker writes a heartbeat
+      every interval; a job whose heartbeat is older than the timeout is re-queued by the reaper.
+    - `max_attempts`: a job whose worker died this many times is failed, not re-queued again.
+    """
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str = ""
+    broker_url: str = ""
+    queue_prefix: str = ""
+    auto_queue: str = "cpu"
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 30.0
+    max_attempts: int = 3
+    # Redis redelivers an unacked task after this many seconds (celery#5935); keep it far
+    # above the longest job: lost workers are found by heartbeats and the reaper instead.
+    visibility_timeout: int = 7 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'rlserve.db'}")
+        if not self.broker_url:
+            object.__setattr__(self, "broker_url", "filesystem://")
+        if self.auto_queue not in ("cpu", "gpu"):
+            raise ValueError(f"RLSERVE_AUTO_QUEUE must be cpu or gpu, not {self.auto_queue!r}")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from the environment; keyword arguments win."""
+        env = os.environ
+        values: dict[str, object] = {
+            "data_dir": _default_data_dir(),
+            "database_url": env.get("DATABASE_URL", ""),
+            "broker_url": env.get("CELERY_BROKER_URL", ""),
+            "queue_prefix": env.get("RLSERVE_QUEUE_PREFIX", ""),
+            "auto_queue": env.get("RLSERVE_AUTO_QUEUE", "cpu"),
+            "heartbeat_interval": float(env.get("RLSERVE_HEARTBEAT_INTERVAL", "2")),
+            "heartbeat_timeout": float(env.get("RLSERVE_HEARTBEAT_TIMEOUT", "30")),
+            "max_attempts": int(env.get("RLSERVE_MAX_ATTEMPTS", "3")),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_data_dir(self, data_dir: Path) -> Settings:
+        """A copy rooted at another data folder (defaults re-derived from it)."""
+        return replace(self, data_dir=data_dir.resolve(), database_url="", broker_url="")
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_dir(self) -> Path:
+        """Folder of the embedded filesystem broker's messages."""
+        return self.data_dir / "broker"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    def job_dir(self, job_id: str) -> Path:
+        """A job's run folder. `job_id` comes from the database, never from a request."""
+        if not job_id.isalnum():  # defence in depth: ids are uuid hex
+            raise ValueError(f"bad job id {job_id!r}")
+        return self.jobs_dir / job_id
+
+    def queue_name(self, kind: str) -> str:
+        """Broker queue name for `cpu` or `gpu`."""
+        return f"{self.queue_prefix}{kind}"
