@@ -118,86 +118,9 @@ class _OnnxStep(nn.Module):
         return logits[0], value[0]
 
 
-def _int64(g: Any, value: Any) -> Any:
-    return g.op("Constant", value_t=torch.tensor(value, dtype=torch.int64))
-
-
-def _cummax_symbolic(g: Any, values: Any, dim: Any) -> tuple[Any, Any]:
-    """ONNX lowering of ``torch.cummax(values, dim)`` for the TorchScript exporter.
-
-    ONNX has no cumulative max and torch lowers none; the `window` core uses it over
-    the time axis to find each step's latest episode start. ``out[t] = max(values[s]
-    for s <= t)`` becomes a masked ReduceMax over an (n, n) grid of "s <= t": O(n^2) in
-    the axis length, which is 1 in an exported step. Indices follow torch: on ties, the
-    latest position.
-    """
-    from torch.onnx import symbolic_helper
-
-    rank = symbolic_helper._get_tensor_rank(values)
-    if rank is None:
-        raise torch.onnx.errors.SymbolicValueError("cummax needs an input of known rank", values)
-    axis = symbolic_helper._get_const(dim, "i", "dim") % rank
-    # Work along axis 0; another axis is moved there and back.
-    perm = [axis, *(i for i in range(rank) if i != axis)]
-    x = g.op("Transpose", values, perm_i=perm) if axis else values
-
-    length = g.op("Gather", g.op("Shape", x), _int64(g, 0), axis_i=0)
-    positions = g.op("Range", _int64(g, 0), length, _int64(g, 1))  # (n,)
-    trailing = list(range(2, rank + 1))  # broadcast the (n, n) grid over the other axes
-    t_index = g.op("Unsqueeze", positions, _int64(g, [1, *trailing]))  # (n, 1, 1...)
-    s_index = g.op("Unsqueeze", positions, _int64(g, [0, *trailing]))  # (1, n, 1...)
-    earlier = g.op("LessOrEqual", s_index, t_index)  # [t, s]: s <= t
-    x_by_s = g.op("Unsqueeze", x, _int64(g, [0]))  # (1, n, ...)
-    # Masked entries take the global minimum, which can never exceed a true maximum.
-    floor = g.op("ReduceMin", x, keepdims_i=0)
-    running = g.op("ReduceMax", g.op("Where", earlier, x_by_s, floor), axes_i=[1], keepdims_i=0)
-    at_max = g.op("And", earlier, g.op("Equal", x_by_s, g.op("Unsqueeze", running, _int64(g, [1]))))
-    indices = g.op("ReduceMax", g.op("Where", at_max, s_index, _int64(g, -1)), axes_i=[1], keepdims_i=0)
-    if axis:
-        inverse = [perm.index(i) for i in range(rank)]
-        running = g.op("Transpose", running, perm_i=inverse)
-        indices = g.op("Transpose", indices, perm_i=inverse)
-    return running, indices
-
-
-def _unfold_symbolic(g: Any, values: Any, dimension: Any, size: Any, step: Any) -> Any:
-    """ONNX lowering of ``Tensor.unfold(dimension, size, step)`` as one Gather.
-
-    torch's own lowering fails when the unfolded axis has no static length, which the
-    TorchScript exporter's shape inference loses in the `window` core (after
-    ``view(-1, 1, 1)`` in `reset_where`), and it builds a Loop otherwise. Here the
-    window start positions come from the runtime length, so any length works.
-    """
-    from torch.onnx import symbolic_helper
-
-    rank = symbolic_helper._get_tensor_rank(values)
-    if rank is None:
-        raise torch.onnx.errors.SymbolicValueError("unfold needs an input of known rank", values)
-    axis = symbolic_helper._get_const(dimension, "i", "dimension") % rank
-    width = symbolic_helper._get_const(size, "i", "size")
-    stride = symbolic_helper._get_const(step, "i", "step")
-
-    length = g.op("Gather", g.op("Shape", values), _int64(g, axis), axis_i=0)
-    count = g.op("Add", g.op("Div", g.op("Sub", length, _int64(g, width)), _int64(g, stride)), _int64(g, 1))
-    starts = g.op("Mul", g.op("Range", _int64(g, 0), count, _int64(g, 1)), _int64(g, stride))
-    index = g.op(  # (count, size): index[i, j] = i * step + j
-        "Add", g.op("Unsqueeze", starts, _int64(g, [1])), _int64(g, [list(range(width))])
-    )
-    windows = g.op("Gather", values, index, axis_i=axis)  # axis becomes (count, size)
-    # torch puts the window's own axis last.
-    perm = list(range(rank + 1))
-    perm.append(perm.pop(axis + 1))
-    return g.op("Transpose", windows, perm_i=perm)
-
-
-# Registered only for the duration of an export (see `_quiet_legacy_exporter`), so
-# other code exporting with torch in this process sees torch's own behaviour.
-_SYMBOLICS = {"aten::cummax": _cummax_symbolic, "aten::unfold": _unfold_symbolic}
-
-
 @contextmanager
 def _quiet_legacy_exporter() -> Iterator[None]:
-    """Register the cummax/unfold lowerings; hide the exporter's known, harmless warnings."""
+    """Hide the exporter's known, harmless warnings."""
     with _EXPORT_LOCK, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one; see
         # `_export_onnx` for why it is still the right tool here. It also warns about
@@ -210,13 +133,7 @@ def _quiet_legacy_exporter() -> Iterator[None]:
         # "Exporting ... with a batch_size other than 1 ... GRU/LSTM": the advice it gives
         # (pass h0/c0 as graph inputs) is what `state` is.
         warnings.filterwarnings("ignore", message=r"Exporting a model to ONNX with a batch_size")
-        for name, symbolic in _SYMBOLICS.items():
-            torch.onnx.register_custom_op_symbolic(name, symbolic, ONNX_OPSET)
-        try:
-            yield
-        finally:
-            for name in _SYMBOLICS:
-                torch.onnx.unregister_custom_op_symbolic(name, ONNX_OPSET)
+        yield
 
 
 def _onnx_io(policy: ActorCritic, config: dict[str, Any]) -> dict[str, Any]:
@@ -240,9 +157,8 @@ def _export_onnx(policy: ActorCritic, config: dict[str, Any], path: Path) -> Non
     Why not the dynamo exporter, torch's default since 2.9: on these small policies it
     takes 1-2 s per model and prints progress lines and FutureWarnings, where the
     TorchScript exporter takes ~0.05 s, is silent once its known warnings are filtered,
-    and emits the native ONNX GRU/LSTM operators. Neither lowers ``cummax`` (used by the
-    `window` core); the TorchScript one also needs a dynamic-length ``unfold``. Both
-    lowerings are above, registered only while exporting, and tested against torch. The
+    and emits the native ONNX GRU/LSTM operators. The exported step has T == 1, where the
+    `window` core takes a path with plain concatenation (no cummax/unfold). The
     TorchScript exporter is deprecated but present in the pinned torch 2.13; revisit
     when torch is upgraded.
     """

@@ -23,6 +23,13 @@ class JsonlSink:
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
 
+    def drop_after(self, step: int) -> None:
+        """Forget points past `step`: a resumed run writes them again from its checkpoint."""
+        if not self.path.exists():
+            return
+        lines = self.path.read_text().splitlines(keepends=True)
+        self.path.write_text("".join(line for line in lines if json.loads(line)["step"] <= step))
+
 
 class FanOut:
     """Sends every point to several sinks."""

@@ -34,13 +34,13 @@ Device = Literal["auto", "cpu", "cuda"]
 ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
     Algorithm.reinforce: {
         "learning_rate": 1e-2,
-        "num_envs": 8,
+        "num_envs": 16,
         "rollout_length": 200,
         "ent_coef": 0.01,
         "epochs": 1,
         "minibatches": 1,
         "gae_lambda": 1.0,
-        "anneal_lr": False,
+        "anneal_lr": True,
         "max_grad_norm": 1.0,
         "normalize_advantages": True,
     },
@@ -86,6 +86,9 @@ class TrainSpec(BaseModel):
     total_steps: int = Field(100_000, ge=1, le=100_000_000, description="Env steps to train.")
     num_envs: int = Field(None, ge=1, le=512, description="Parallel environments.")  # type: ignore[assignment]
     device: Device = Field("auto", description="auto picks CUDA when present.")
+    torch_threads: int = Field(
+        1, ge=1, le=64, description="CPU threads for torch; one is fastest for small networks."
+    )
 
     learning_rate: float = Field(None, gt=0, le=1.0)  # type: ignore[assignment]
     anneal_lr: bool = Field(None, description="Decay learning rate (and PPO clip) to 0.")  # type: ignore[assignment]

@@ -61,6 +61,7 @@ class Run:
         self.sink = sink
         self.should_stop = should_stop or (lambda: False)
         self.device = resolve_device(spec.device)
+        torch.set_num_threads(spec.torch_threads)
         torch.manual_seed(spec.seed)
 
         self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed)

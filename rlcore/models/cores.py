@@ -145,6 +145,10 @@ class WindowCore(MemoryCore):
         time_steps, batch, features = x.shape
         k = self.window
         history = torch.cat([reset_where(state, starts[0]), x.transpose(0, 1)], dim=1)
+        if time_steps == 1:
+            # Acting (and the ONNX export): the one window is the reset buffer plus x.
+            out, _ = self.rnn(history.transpose(0, 1))
+            return out[-1:], history[:, 1:].reshape(batch, k - 1, features)
 
         # Index (in `history`) of the most recent episode start at or before each step;
         # window entries older than that belong to the previous episode and are zeroed.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import struct
@@ -22,7 +21,6 @@ from rlcore.export import (
     FORMAT_VERSION,
     ONNX_FILE,
     WEIGHTS_FILE,
-    _quiet_legacy_exporter,
     export_policy,
     load_policy,
 )
@@ -477,42 +475,3 @@ def test_reset_rows_and_batch_checks(exported: dict) -> None:
         a.act(np.zeros((2, OBS_DIM + 1), np.float32))
     with pytest.raises(ValueError, match="mask has 3 entries"):
         a.reset_rows([True, False, True])
-
-
-def test_exporter_lowerings_of_cummax_and_unfold_for_any_length() -> None:
-    """The ONNX lowerings used by the window core are right for lengths other than 1 too."""
-
-    class Probe(nn.Module):
-        def forward(self, ints: torch.Tensor, floats: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            over_time = torch.cummax(ints, dim=0)
-            over_last = torch.cummax(floats, dim=-1)
-            return (
-                over_time.values,
-                over_time.indices,
-                over_last.values,
-                over_last.indices,
-                floats.unfold(1, 3, 1),
-                floats.unfold(1, 2, 2),
-            )
-
-    buffer = io.BytesIO()
-    with _quiet_legacy_exporter():
-        torch.onnx.export(
-            Probe(),
-            (torch.zeros(3, 2, dtype=torch.long), torch.zeros(2, 5)),
-            buffer,
-            input_names=["ints", "floats"],
-            dynamic_axes={"ints": {0: "t", 1: "b"}, "floats": {0: "b", 1: "n"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    for t, n in [(1, 3), (6, 7), (9, 4)]:
-        ints = rng.integers(-3, 3, size=(t, 3))  # small range: ties, where indices differ most
-        floats = rng.normal(size=(3, n)).astype(np.float32)
-        floats[:, n // 2] = floats[:, 0]  # a tie in every row
-        expected = Probe()(torch.from_numpy(ints), torch.from_numpy(floats))
-        got = session.run(None, {"ints": ints, "floats": floats})
-        for g, e in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(g, e.numpy())
