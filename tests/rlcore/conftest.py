@@ -1,0 +1,45 @@
+"""Fixtures for rlcore tests: small specs and a sink that keeps every point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from rlcore.spec import TrainSpec
+
+
+class RecordingSink:
+    """Keeps every (step, metrics) point a trainer reports."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, dict[str, float]]] = []
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.points.append((step, metrics))
+
+    def values(self, key: str) -> list[float]:
+        return [m[key] for _, m in self.points if key in m]
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def make_spec() -> Callable[..., TrainSpec]:
+    """A spec with overrides; CPU so that results do not depend on the machine."""
+
+    def make(**overrides: Any) -> TrainSpec:
+        return TrainSpec.model_validate({"device": "cpu", "checkpoint_interval": 0, **overrides})
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> None:
+    # Small networks run fastest, and reproducibly, on one thread; the trainer does the same.
+    torch.set_num_threads(1)
