@@ -1,0 +1,89 @@
+// Line charts on canvas (uPlot), sized to their container.
+
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { compact } from "./format";
+
+/** Okabe-Ito colours: distinct for colour-blind readers too. */
+export const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"];
+
+export function withAlpha(hex: string, alpha: number): string {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
+}
+
+export interface LineSpec {
+  label: string;
+  color: string;
+  width?: number;
+  /** A band edge: drawn only as the fill of a band, never as a line. */
+  edge?: boolean;
+}
+
+export interface ChartOptions {
+  xLabel: string;
+  lines: LineSpec[];
+  /** Fill between two lines, by index into `lines`. */
+  bands?: { hi: number; lo: number; color: string }[];
+  height?: number;
+  legend?: boolean;
+}
+
+export class LineChart {
+  private readonly plot: uPlot;
+  private readonly observer: ResizeObserver;
+
+  constructor(
+    private readonly container: HTMLElement,
+    options: ChartOptions,
+  ) {
+    const height = options.height ?? 240;
+    const series: uPlot.Series[] = [
+      { label: options.xLabel, value: (_u, v) => compact(v) },
+      ...options.lines.map(
+        (line): uPlot.Series => ({
+          label: line.label,
+          stroke: line.edge ? "transparent" : line.color,
+          width: line.edge ? 0 : (line.width ?? 1.5),
+          points: { show: false },
+          spanGaps: true,
+          value: (_u, v) => compact(v),
+        }),
+      ),
+    ];
+    this.plot = new uPlot(
+      {
+        width: Math.max(container.clientWidth, 200),
+        height,
+        series,
+        bands: options.bands?.map((b) => ({ series: [b.hi + 1, b.lo + 1], fill: withAlpha(b.color, 0.18) })),
+        scales: { x: { time: false } },
+        axes: [
+          { label: options.xLabel, values: (_u, splits) => splits.map(compact), size: 40, labelSize: 16 },
+          { values: (_u, splits) => splits.map(compact), size: 52 },
+        ],
+        legend: { show: options.legend ?? true, live: true },
+        cursor: { drag: { x: true, y: false } },
+      },
+      [[], ...options.lines.map(() => [])],
+      container,
+    );
+    let width = container.clientWidth;
+    this.observer = new ResizeObserver(() => {
+      if (container.clientWidth === width) return;
+      width = container.clientWidth;
+      requestAnimationFrame(() => this.plot.setSize({ width: Math.max(width, 200), height }));
+    });
+    this.observer.observe(container);
+  }
+
+  setData(data: uPlot.AlignedData): void {
+    this.plot.setData(data);
+  }
+
+  destroy(): void {
+    this.observer.disconnect();
+    this.plot.destroy();
+    this.container.replaceChildren();
+  }
+}

@@ -1,0 +1,82 @@
+// Turning several runs into one chart: group runs by variant, resample onto one grid, band.
+
+import { band, linspace, resample, smooth, tCritical95, type Band, type BandKind } from "./stats";
+import type { Job, Series } from "./types";
+
+export interface Run {
+  job: Job;
+  xs: number[];
+  ys: number[];
+}
+
+export interface Variant {
+  label: string;
+  runs: Run[];
+}
+
+/** Spec fields that differ between seeds of one variant, or do not change what is learned. */
+const RUN_ONLY = new Set(["seed", "device", "torch_threads"]);
+
+/** Group runs whose specs are equal but for the seed; label each group by what sets it apart. */
+export function groupVariants(runs: Run[]): Variant[] {
+  const keyOf = (run: Run) =>
+    JSON.stringify(Object.entries(run.job.spec).filter(([k]) => !RUN_ONLY.has(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const groups = new Map<string, Run[]>();
+  for (const run of runs) groups.set(keyOf(run), [...(groups.get(keyOf(run)) ?? []), run]);
+  const specs = [...groups.values()].map((g) => g[0].job.spec);
+  const differing = Object.keys(specs[0] ?? {}).filter(
+    (k) => !RUN_ONLY.has(k) && specs.some((s) => JSON.stringify(s[k]) !== JSON.stringify(specs[0][k])),
+  );
+  return [...groups.values()].map((group) => {
+    const spec = group[0].job.spec;
+    const parts = differing.map((k) => (k === "model" || k === "algo" || k === "env_id" ? String(spec[k]) : `${k}=${spec[k]}`));
+    return { label: parts.join(" ") || String(spec.model), runs: group };
+  });
+}
+
+/** x values of a metric's points measured in wall-clock seconds, via the perf/wall_time series. */
+export function toWallTime(steps: number[], wall: Series | undefined): number[] {
+  if (!wall || wall.steps.length === 0) return steps.map(() => NaN);
+  return resample(wall.steps, wall.values, steps);
+}
+
+export interface VariantCurve {
+  variant: Variant;
+  band: Band;
+}
+
+/** Mean and band per variant on one shared grid of `points` x values. */
+export function curves(variants: Variant[], kind: BandKind, smoothing: number, points = 400): { grid: number[]; curves: VariantCurve[] } {
+  const all = variants.flatMap((v) => v.runs.flatMap((r) => r.xs.filter(Number.isFinite)));
+  if (all.length === 0) return { grid: [], curves: variants.map((variant) => ({ variant, band: { mean: [], lo: [], hi: [] } })) };
+  const grid = linspace(Math.min(...all), Math.max(...all), points);
+  return {
+    grid,
+    curves: variants.map((variant) => {
+      const runs = variant.runs.map((run) => resample(run.xs, smooth(run.ys, smoothing), grid));
+      return { variant, band: band(runs, kind) };
+    }),
+  };
+}
+
+export interface FinalScore {
+  mean: number;
+  halfWidth: number | null;
+  n: number;
+}
+
+/** Mean over runs of each run's mean over its last 10% of points, with a 95% t-interval. */
+export function finalScore(variant: Variant): FinalScore | null {
+  const finals = variant.runs
+    .filter((r) => r.ys.length > 0)
+    .map((r) => {
+      const tail = r.ys.slice(Math.floor(r.ys.length * 0.9));
+      return tail.reduce((a, b) => a + b, 0) / tail.length;
+    });
+  const n = finals.length;
+  if (n === 0) return null;
+  const mean = finals.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, halfWidth: null, n };
+  const sd = Math.sqrt(finals.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  return { mean, halfWidth: (tCritical95(n - 1) * sd) / Math.sqrt(n), n };
+}

@@ -1,0 +1,219 @@
+// Compare page: a group (or selected jobs) on one chart; per variant the mean over seeds and
+// a 95% t-interval or min-max band; x axis env steps or wall time; smoothing.
+
+import { getGroup, getJob, getMetrics, listGroups } from "../api";
+import { LineChart, PALETTE, type LineSpec } from "../charts";
+import { curves, finalScore, groupVariants, toWallTime, type Run, type Variant } from "../compare";
+import { h, render } from "../dom";
+import { compact, dateTime } from "../format";
+import { href, replaceParams, type Route } from "../router";
+import type { BandKind } from "../stats";
+import { METRIC, type Job, type MetricsOut } from "../types";
+import { errorBox, isFinished, shortId, spinner, statusBadge } from "../widgets";
+
+const MAX_POINTS = 1000;
+const REFRESH_MS = 3000;
+const METRICS: Record<string, string> = {
+  [METRIC.return]: "Episode return",
+  [METRIC.evalReturn]: "Eval return",
+  [METRIC.length]: "Episode length",
+};
+const BAND_LABEL: Record<BandKind, string> = { t95: "95% t-interval", minmax: "min–max" };
+
+interface Settings {
+  metric: string;
+  x: "step" | "wall";
+  band: BandKind;
+  smoothing: number;
+}
+
+export function comparePage(root: HTMLElement, route: Route): () => void {
+  const group = route.params.get("group");
+  const ids = (route.params.get("jobs") ?? "").split(",").filter(Boolean);
+  if (!group && ids.length === 0) {
+    pickGroup(root);
+    return () => {};
+  }
+  const settings: Settings = {
+    metric: route.params.get("metric") ?? METRIC.return,
+    x: route.params.get("x") === "wall" ? "wall" : "step",
+    band: route.params.get("band") === "minmax" ? "minmax" : "t95",
+    smoothing: Number(route.params.get("smooth") ?? "0.6"),
+  };
+  const title = h("h1", null, group ? `Group ${shortId(group)}` : `${ids.length} selected jobs`);
+  const chartEl = h("div", { class: "chart" });
+  const legend = h("ul", { class: "legend", "data-testid": "legend" });
+  const summary = h("div");
+  const message = h("div");
+  let chart: LineChart | null = null;
+  let jobs: Job[] = [];
+  let metrics = new Map<string, MetricsOut>();
+  let timer = 0;
+  let stopped = false;
+
+  const controls = buildControls(settings, () => {
+    replaceParams({ group: group ?? undefined, jobs: ids.join(",") || undefined, metric: settings.metric, x: settings.x, band: settings.band, smooth: settings.smoothing });
+    draw();
+  });
+
+  render(
+    root,
+    h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Jobs"), " / compare"),
+    h("div", { class: "page-head" }, title),
+    controls,
+    message,
+    h("section", { class: "panel main" }, chartEl, legend),
+    summary,
+  );
+  render(message, spinner());
+
+  function runs(): Run[] {
+    return jobs.map((job) => {
+      const m = metrics.get(job.id);
+      const s = m?.series[settings.metric] ?? { steps: [], values: [] };
+      const xs = settings.x === "wall" ? toWallTime(s.steps, m?.series[METRIC.wallTime]) : s.steps;
+      return { job, xs, ys: s.values };
+    });
+  }
+
+  function draw(): void {
+    const variants = groupVariants(runs());
+    const { grid, curves: cs } = curves(variants, settings.band, settings.smoothing);
+    chart?.destroy();
+    const lines: LineSpec[] = [];
+    const bands: { hi: number; lo: number; color: string }[] = [];
+    const data: (number | null)[][] = [];
+    cs.forEach(({ variant, band }, i) => {
+      const color = PALETTE[i % PALETTE.length];
+      lines.push({ label: variant.label, color, width: 2 });
+      data.push(band.mean);
+      if (variant.runs.length > 1) {
+        lines.push({ label: `${variant.label} high`, color, edge: true }, { label: `${variant.label} low`, color, edge: true });
+        bands.push({ hi: lines.length - 2, lo: lines.length - 1, color });
+        data.push(band.hi, band.lo);
+      }
+    });
+    const xLabel = settings.x === "wall" ? "wall time (s)" : "env steps";
+    chart = new LineChart(chartEl, { xLabel, lines, bands, height: 360, legend: false });
+    chart.setData([grid, ...data]);
+    render(legend, variants.map((v, i) => legendItem(v, PALETTE[i % PALETTE.length], settings.band)));
+    render(summary, summaryTable(variants, settings.metric));
+  }
+
+  async function load(): Promise<void> {
+    window.clearTimeout(timer);
+    try {
+      jobs = group ? (await getGroup(group)).jobs : await Promise.all(ids.map(getJob));
+      const keys = [settings.metric in METRICS ? settings.metric : METRIC.return, ...Object.keys(METRICS), METRIC.wallTime];
+      const results = await Promise.all(jobs.map((job) => getMetrics(job.id, [...new Set(keys)], MAX_POINTS)));
+      metrics = new Map(results.map((m) => [m.job_id, m]));
+      if (stopped) return;
+      render(message);
+      draw();
+    } catch (error) {
+      render(message, errorBox(`Could not load the comparison: ${(error as Error).message}`));
+    }
+    if (!stopped && jobs.some((job) => !isFinished(job.status))) timer = window.setTimeout(load, REFRESH_MS);
+  }
+
+  load();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+    chart?.destroy();
+  };
+}
+
+function buildControls(settings: Settings, changed: () => void): HTMLElement {
+  const metric = h("select", { id: "c-metric" }, Object.entries(METRICS).map(([key, label]) => h("option", { value: key, selected: key === settings.metric }, label)));
+  const x = h("select", { id: "c-x" }, h("option", { value: "step", selected: settings.x === "step" }, "env steps"), h("option", { value: "wall", selected: settings.x === "wall" }, "wall time"));
+  const bandSelect = h("select", { id: "c-band" }, (["t95", "minmax"] as BandKind[]).map((k) => h("option", { value: k, selected: k === settings.band }, BAND_LABEL[k])));
+  const smoothing = h("input", { id: "c-smooth", type: "range", min: "0", max: "0.99", step: "0.01", value: String(settings.smoothing) });
+  const smoothValue = h("output", { for: "c-smooth" }, settings.smoothing.toFixed(2));
+  metric.addEventListener("change", () => ((settings.metric = metric.value), changed()));
+  x.addEventListener("change", () => ((settings.x = x.value as Settings["x"]), changed()));
+  bandSelect.addEventListener("change", () => ((settings.band = bandSelect.value as BandKind), changed()));
+  smoothing.addEventListener("input", () => {
+    settings.smoothing = Number(smoothing.value);
+    smoothValue.textContent = settings.smoothing.toFixed(2);
+    changed();
+  });
+  return h(
+    "form",
+    { class: "filters", onsubmit: (e: Event) => e.preventDefault() },
+    h("label", null, "Metric ", metric),
+    h("label", null, "x axis ", x),
+    h("label", null, "Band ", bandSelect),
+    h("label", { class: "smoothing" }, "Smoothing ", smoothing, smoothValue),
+  );
+}
+
+function legendItem(variant: Variant, color: string, kind: BandKind): HTMLElement {
+  const n = variant.runs.length;
+  const what = n > 1 ? `mean of n=${n} seeds, band: ${BAND_LABEL[kind]}` : "n=1, no band";
+  return h("li", null, h("span", { class: "swatch", style: `background: ${color}` }), h("strong", null, variant.label), ` — ${what}`);
+}
+
+function summaryTable(variants: Variant[], metric: string): HTMLElement {
+  return h(
+    "section",
+    { class: "panel" },
+    h("h2", null, `Final ${(METRICS[metric] ?? metric).toLowerCase()} (last 10% of each run)`),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "jobs" },
+        h("thead", null, h("tr", null, h("th", null, "Variant"), h("th", { class: "num" }, "n"), h("th", { class: "num" }, "Mean ± 95% CI"), h("th", null, "Runs"))),
+        h(
+          "tbody",
+          null,
+          variants.map((v) => {
+            const score = finalScore(v);
+            const value = score ? `${compact(score.mean)}${score.halfWidth === null ? "" : ` ± ${compact(score.halfWidth)}`}` : "–";
+            return h(
+              "tr",
+              null,
+              h("td", null, h("strong", null, v.label)),
+              h("td", { class: "num" }, String(v.runs.length)),
+              h("td", { class: "num" }, value),
+              h("td", null, v.runs.map((r) => h("span", { class: "run" }, h("a", { href: `#/jobs/${r.job.id}` }, `seed ${r.job.spec.seed}`), " ", statusBadge(r.job.status)))),
+            );
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
+function pickGroup(root: HTMLElement): void {
+  const list = h("div", null, spinner());
+  render(
+    root,
+    h("div", { class: "page-head" }, h("h1", null, "Compare")),
+    h("p", null, "Pick a group below, or tick jobs in the ", h("a", { href: "#/" }, "jobs table"), " and press “Compare selected”."),
+    list,
+  );
+  listGroups().then(
+    ({ items }) =>
+      render(
+        list,
+        items.length === 0
+          ? h("p", { class: "muted" }, "No groups yet. Submit one with more than one seed or model on the ", h("a", { href: "#/submit" }, "New job"), " page.")
+          : h(
+              "ul",
+              { class: "groups" },
+              items.map((g) =>
+                h(
+                  "li",
+                  null,
+                  h("a", { href: href("/compare", { group: g.id }) }, g.name ?? `Group ${shortId(g.id)}`),
+                  ` — ${g.spec.algo} on ${g.spec.env_id}, models ${g.models.join(", ")}, ${g.seeds.length} seeds, ${dateTime(g.created_at)}`,
+                ),
+              ),
+            ),
+      ),
+    (error) => render(list, errorBox(`Could not load groups: ${(error as Error).message}`)),
+  );
+}

@@ -1,0 +1,180 @@
+// The jobs table: live status, progress, latest return; filters kept in the URL.
+
+import { listJobs, type JobFilters } from "../api";
+import { h, render } from "../dom";
+import { compact, dateTime, duration, secondsBetween } from "../format";
+import { href, navigate, replaceParams, type Route } from "../router";
+import { JOB_STATUSES, METRIC, type Job, type JobStatus } from "../types";
+import { errorBox, isFinished, jobTitle, progressBar, shortId, statusBadge } from "../widgets";
+
+const ACTIVE_REFRESH_MS = 1000;
+const IDLE_REFRESH_MS = 5000;
+
+export function jobsPage(root: HTMLElement, route: Route): () => void {
+  const filters: JobFilters = {
+    status: (route.params.get("status") ?? "") as JobStatus | "",
+    tag: route.params.get("tag") ?? "",
+    group: route.params.get("group") ?? "",
+  };
+  const selected = new Set<string>();
+  const tbody = h("tbody");
+  const message = h("div");
+  const compareButton = h("button", { type: "button", disabled: true, onclick: () => compareSelected() }, "Compare selected");
+  let timer = 0;
+  let stopped = false;
+
+  function compareSelected(): void {
+    navigate("/compare", { jobs: [...selected].join(",") });
+  }
+
+  function onSelect(id: string, checked: boolean): void {
+    if (checked) selected.add(id);
+    else selected.delete(id);
+    compareButton.disabled = selected.size < 1;
+    compareButton.textContent = selected.size ? `Compare selected (${selected.size})` : "Compare selected";
+  }
+
+  function filterChanged(): void {
+    replaceParams({ status: filters.status, tag: filters.tag, group: filters.group });
+    refresh();
+  }
+
+  const statusSelect = h(
+    "select",
+    {
+      id: "filter-status",
+      onchange: () => ((filters.status = statusSelect.value as JobStatus | ""), filterChanged()),
+    },
+    h("option", { value: "" }, "any"),
+    JOB_STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, s)),
+  );
+  const textFilter = (key: "tag" | "group") => {
+    const input = h("input", { id: `filter-${key}`, type: "search", value: filters[key], placeholder: key });
+    input.addEventListener("change", () => ((filters[key] = input.value.trim()), filterChanged()));
+    return input;
+  };
+
+  render(
+    root,
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", null, "Jobs"),
+      h("div", { class: "actions" }, compareButton, h("a", { class: "button primary", href: "#/submit" }, "New job")),
+    ),
+    h(
+      "form",
+      { class: "filters", onsubmit: (e: Event) => e.preventDefault() },
+      h("label", null, "Status ", statusSelect),
+      h("label", null, "Tag ", textFilter("tag")),
+      h("label", null, "Group ", textFilter("group")),
+    ),
+    message,
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "jobs" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            h("th", { class: "select" }, h("span", { class: "visually-hidden" }, "Select")),
+            h("th", null, "Job"),
+            h("th", { class: "wide" }, "Env"),
+            h("th", null, "Model"),
+            h("th", { class: "wide" }, "Algo"),
+            h("th", null, "Status"),
+            h("th", null, "Progress"),
+            h("th", { class: "num" }, "Return"),
+            h("th", { class: "wide" }, "Created"),
+            h("th", { class: "wide num" }, "Duration"),
+          ),
+        ),
+        tbody,
+      ),
+    ),
+  );
+
+  async function refresh(): Promise<void> {
+    window.clearTimeout(timer);
+    let jobs: Job[] = [];
+    try {
+      jobs = (await listJobs(filters)).items;
+      render(message);
+      renderRows(tbody, jobs, selected, onSelect);
+    } catch (error) {
+      render(message, errorBox(`Could not load jobs: ${(error as Error).message}`));
+    }
+    if (stopped) return;
+    const active = jobs.some((job) => !isFinished(job.status));
+    timer = window.setTimeout(refresh, active ? ACTIVE_REFRESH_MS : IDLE_REFRESH_MS);
+  }
+
+  const onVisible = () => document.visibilityState === "visible" && refresh();
+  document.addEventListener("visibilitychange", onVisible);
+  refresh();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}
+
+/** Update the table in place, one row per job, so focus and selection survive a refresh. */
+function renderRows(tbody: HTMLElement, jobs: Job[], selected: Set<string>, onSelect: (id: string, on: boolean) => void): void {
+  if (jobs.length === 0) {
+    render(tbody, h("tr", null, h("td", { colspan: 10, class: "empty" }, "No jobs yet. ", h("a", { href: "#/submit" }, "Submit one"), ".")));
+    return;
+  }
+  const existing = new Map<string, HTMLTableRowElement>();
+  for (const row of tbody.querySelectorAll<HTMLTableRowElement>("tr[data-job]")) existing.set(row.dataset.job!, row);
+  const rows = jobs.map((job) => {
+    const row = existing.get(job.id) ?? newRow(job, selected, onSelect);
+    fillRow(row, job);
+    return row;
+  });
+  const current = [...tbody.children];
+  if (rows.length !== current.length || rows.some((row, i) => row !== current[i])) tbody.replaceChildren(...rows);
+}
+
+function newRow(job: Job, selected: Set<string>, onSelect: (id: string, on: boolean) => void): HTMLTableRowElement {
+  const box = h("input", {
+    type: "checkbox",
+    checked: selected.has(job.id),
+    "aria-label": `Select job ${shortId(job.id)}`,
+    onchange: () => onSelect(job.id, box.checked),
+  });
+  const row = h("tr", { "data-job": job.id }, h("td", { class: "select" }, box));
+  for (let i = 0; i < 9; i++) row.append(h("td"));
+  return row;
+}
+
+function fillRow(row: HTMLTableRowElement, job: Job): void {
+  const cells = [...row.cells].slice(1);
+  const group = job.group_id ? h("a", { class: "group-link", href: href("/compare", { group: job.group_id }) }, `group ${shortId(job.group_id)}`) : null;
+  const ret = job.latest_metrics?.[METRIC.return] ?? job.mean_return;
+  const contents: (Node | string)[][] = [
+    [h("a", { href: `#/jobs/${job.id}`, class: "job-link" }, jobTitle(job)), ...(group ? [h("br"), group] : [])],
+    [job.spec.env_id],
+    [job.spec.model],
+    [job.spec.algo],
+    [statusBadge(job.status)],
+    [progressBar(job)],
+    [compact(ret)],
+    [dateTime(job.created_at)],
+    [duration(secondsBetween(job.started_at, job.finished_at))],
+  ];
+  const classes = ["", "wide", "", "wide", "", "", "num", "wide", "wide num"];
+  contents.forEach((content, i) => {
+    const cell = cells[i];
+    cell.className = classes[i];
+    const key = content.map((c) => (typeof c === "string" ? c : (c as Element).outerHTML ?? "")).join("|");
+    if (cell.dataset.key === key) return; // unchanged: leave the DOM (and any hover) alone
+    cell.dataset.key = key;
+    cell.replaceChildren(...content);
+  });
+}
