@@ -16,7 +16,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from rlcore import distributions
-from rlcore.envs import get_env_state, set_env_state
+from rlcore.envs import EnvStateNotSupported, get_env_state, set_env_state
 from rlcore.models import ActorCritic
 
 
@@ -213,7 +213,15 @@ class RolloutCollector:
         return finished
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue collecting exactly where this one stopped."""
+        """Everything needed to continue collecting exactly where this one stopped.
+
+        For envs whose state cannot be saved (Box2D), `envs` is None and a resumed run
+        starts fresh episodes: training continues, but not bit for bit.
+        """
+        try:
+            envs = get_env_state(self.envs)
+        except EnvStateNotSupported:
+            envs = None
         return {
             "global_step": self.global_step,
             "obs": self.obs.cpu(),
@@ -221,11 +229,13 @@ class RolloutCollector:
             "state": self.state.cpu(),
             "episode_return": torch.as_tensor(self.episode_return),
             "episode_length": torch.as_tensor(self.episode_length),
-            "envs": get_env_state(self.envs),
+            "envs": envs,
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.global_step = int(saved["global_step"])
+        if saved["envs"] is None:
+            return  # keep the freshly reset envs, states and episode counters
         self.obs = saved["obs"].to(self.device)
         self.starts = saved["starts"].to(self.device)
         self.state = saved["state"].to(self.device)

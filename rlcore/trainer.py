@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlcore.checkpoint import dumps_state, load_checkpoint, loads_state, save_checkpoint
+from rlcore.checkpoint import load_checkpoint, save_checkpoint
 from rlcore.device import resolve_device
 from rlcore.envs import make_vec_env
 from rlcore.evaluate import run_episodes, torch_policy_actor
@@ -172,15 +172,13 @@ class Run:
     def checkpoint(self) -> Path:
         """Save everything needed to continue this run exactly where it is."""
         self.last_checkpoint_step = self.global_step
-        collector = self.collector.state_dict()
-        collector["envs"] = dumps_state(collector["envs"])
         return save_checkpoint(
             self.out_dir / CHECKPOINTS,
             {
                 "spec": self.spec.model_dump_json(),
                 "policy": self.policy.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "collector": collector,
+                "collector": self.collector.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "eval_rng": self.eval_generator.get_state(),
                 "recent_returns": list(self.recent_returns),
@@ -201,9 +199,7 @@ class Run:
             )
         self.policy.load_state_dict(saved["policy"])
         self.optimizer.load_state_dict(saved["optimizer"])
-        collector = dict(saved["collector"])
-        collector["envs"] = loads_state(collector["envs"])
-        self.collector.load_state_dict(collector)
+        self.collector.load_state_dict(saved["collector"])
         torch.set_rng_state(saved["torch_rng"])
         self.eval_generator.set_state(saved["eval_rng"])
         self.recent_returns.extend(saved["recent_returns"])

@@ -70,3 +70,18 @@ def test_stop_flag_stops_between_updates_and_exports(make_spec, tmp_path: Path) 
     result = train(spec, tmp_path, should_stop=lambda: True)
     assert result.stopped and result.steps == 0
     assert (tmp_path / "policy.onnx").exists() and (tmp_path / "checkpoints" / "last.pt").exists()
+
+
+def test_envs_without_saveable_state_resume_with_fresh_episodes(make_spec, sink, tmp_path: Path) -> None:
+    spec = make_spec(
+        algo="a2c",
+        model="gru",
+        env_id="LunarLander-v3",
+        num_envs=2,
+        rollout_length=16,
+        total_steps=2 * 16 * 4,
+    )
+    train(spec, tmp_path, sink=sink, should_stop=lambda: len(sink.points) >= 2)
+    result = train(spec, tmp_path, sink=sink)
+    assert result.steps == spec.total_steps
+    assert [step for step, _ in sink.points] == [32, 64, 96, 128]
