@@ -30,6 +30,7 @@ def _sqlite_path(url: str) -> Path | None:
 @functools.cache
 def get_engine(url: str) -> Engine:
     """One engine per database URL per process."""
+    _KNOWN_URLS.add(url)
     sqlite = _sqlite_path(url)
     if sqlite is not None:
         sqlite.parent.mkdir(parents=True, exist_ok=True)
@@ -100,3 +101,22 @@ def ping(url: str) -> None:
     """Raise unless the database answers."""
     with get_engine(url).connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def forget_engines() -> None:
+    """Drop engines inherited over fork without closing the parent's connections.
+
+    A forked Celery pool child must not use (or close) its parent's pooled sockets.
+    """
+    for url in list(_engine_urls()):
+        get_engine(url).dispose(close=False)
+    get_engine.cache_clear()
+    get_sessionmaker.cache_clear()
+
+
+def _engine_urls() -> list[str]:
+    # functools.cache keeps its keys private; track them through the sessionmaker cache's peer.
+    return list(_KNOWN_URLS)
+
+
+_KNOWN_URLS: set[str] = set()

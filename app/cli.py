@@ -1,0 +1,258 @@
+"""The `rlserve` command: rlcore's `train`/`eval` plus `up`, `worker`, `submit` and `token create`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+main = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Train RL agents with memory, as a service."
+)
+token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+main.add_typer(token_app, name="token")
+
+
+def _add_rlcore_commands() -> None:
+    """Register rlcore's local commands (`train`, `eval`) on this CLI."""
+    try:
+        from rlcore.cli import app as rlcore_cli
+    except ImportError as error:  # rlcore without its CLI: the service commands still work
+        print(f"rlserve: rlcore commands unavailable ({error})", file=sys.stderr)
+        return
+    for command in rlcore_cli.registered_commands:
+        main.registered_commands.append(command)
+
+
+_add_rlcore_commands()
+
+
+def _settings(data_dir: Path | None) -> Any:
+    from app.settings import Settings
+
+    if data_dir is not None:
+        os.environ["RLSERVE_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    return Settings.from_env()
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="User the token belongs to (created if new).")],
+    label: Annotated[str | None, typer.Option(help="Name of the token itself; default: NAME.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
+) -> None:
+    """Create an API token for user NAME and print it (it is stored hashed: shown only now)."""
+    from app.auth import create_token
+    from app.db import session_scope, upgrade
+
+    settings = _settings(data_dir)
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        token = create_token(session, name, label or name)
+    typer.echo(token)
+
+
+def worker_argv(settings: Any, queues: str, concurrency: int, loglevel: str) -> list[str]:
+    """The Celery worker command line for `queues` (names without the deployment prefix)."""
+    names = ",".join(settings.queue_name(q.strip()) for q in queues.split(",") if q.strip())
+    return [
+        "worker",
+        "--queues",
+        names,
+        "--concurrency",
+        str(concurrency),
+        "--prefetch-multiplier",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        loglevel,
+        "--hostname",
+        f"rlserve-{os.getpid()}@%h",
+    ]
+
+
+@main.command("worker")
+def worker_command(
+    queues: Annotated[str, typer.Option(help="cpu, gpu or cpu,gpu. Use gpu on a GPU machine.")] = "cpu",
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once; one per GPU.")] = 1,
+    loglevel: Annotated[str, typer.Option()] = "info",
+    data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
+) -> None:
+    """Run a Celery worker that trains queued jobs (migrations are applied at start)."""
+    settings = _settings(data_dir)
+    from worker.celery_app import app as celery
+
+    celery.worker_main(worker_argv(settings, queues, concurrency, loglevel))
+
+
+def start_worker_process(
+    settings: Any, queues: str = "cpu,gpu", loglevel: str = "warning"
+) -> subprocess.Popen:
+    """A worker in its own process group, so Ctrl-C in the terminal reaches only `up`, which stops it."""
+    env = {**os.environ, "RLSERVE_DATA_DIR": str(settings.data_dir)}
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        *worker_argv(settings, queues, 1, loglevel),
+    ]
+    return subprocess.Popen(argv, env=env, start_new_session=True)
+
+
+def stop_worker_process(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM the worker and its pool: a running job checkpoints and goes back to the queue."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@main.command("up")
+def up_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option(envvar="RLSERVE_DATA_DIR", help="Database, broker, policies and checkpoints.")
+    ] = Path("rlserve-data"),
+    worker: Annotated[bool, typer.Option(help="Start one worker beside the API.")] = True,
+) -> None:
+    """Start the API and one worker with everything in DATA_DIR; print the dashboard URL."""
+    import uvicorn
+
+    from app.auth import create_token
+    from app.db import session_scope, upgrade
+    from app.main import create_app
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    token = os.environ.get("RLSERVE_TOKEN")
+    if not token:
+        with session_scope(settings.database_url) as session:
+            token = create_token(session, "local", f"up {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    process = start_worker_process(settings) if worker else None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(
+        f"\n    rlserve is running; data in {settings.data_dir}\n"
+        f"    Dashboard: http://{shown}:{port}/?token={token}\n"
+        f"    API docs:  http://{shown}:{port}/docs  (Authorization: Bearer {token})\n"
+        f"    Press Ctrl-C to stop.\n"
+    )
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        if process is not None:
+            typer.echo("stopping the worker (a running job checkpoints and is re-queued)...")
+            stop_worker_process(process)
+
+
+def _client(url: str, token: str | None) -> Any:
+    import httpx
+
+    if not token:
+        raise typer.BadParameter("no token: pass --token or set RLSERVE_TOKEN", param_hint="--token")
+    return httpx.Client(base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _fail(response: Any) -> None:
+    try:
+        body = response.json()
+        detail = body.get("message") or body.get("detail")
+    except ValueError:
+        detail = response.text
+    typer.echo(f"error {response.status_code}: {detail}", err=True)
+    raise typer.Exit(1)
+
+
+@main.command("submit")
+def submit_command(
+    spec_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="TrainSpec as YAML or JSON.")
+    ],
+    url: Annotated[str, typer.Option(envvar="RLSERVE_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="RLSERVE_TOKEN")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Repeat for several tags.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = False,
+    download: Annotated[
+        Path | None, typer.Option(help="After --wait, unzip the policy (safetensors + ONNX) here.")
+    ] = None,
+) -> None:
+    """Submit a job to a running rlserve; optionally follow it and download the policy."""
+    import yaml
+
+    text = spec_file.read_text()
+    spec = json.loads(text) if spec_file.suffix == ".json" else yaml.safe_load(text)
+    with _client(url, token) as client:
+        response = client.post("/api/jobs", json={"spec": spec or {}, "name": name, "tags": tag or []})
+        if response.status_code not in (200, 201):
+            _fail(response)
+        job = response.json()
+        typer.echo(f"job {job['id']} {job['status']}")
+        if not (wait or download):
+            return
+        job = _follow(client, job)
+        typer.echo(f"job {job['id']} {job['status']} at step {job['step']}: mean return {job['mean_return']}")
+        if job["status"] == "failed":
+            typer.echo(f"error: {job['error']}", err=True)
+            raise typer.Exit(1)
+        if download is not None:
+            download.mkdir(parents=True, exist_ok=True)
+            for fmt in ("safetensors", "onnx"):
+                response = client.get(f"/api/jobs/{job['id']}/policy", params={"format": fmt})
+                if response.status_code != 200:
+                    _fail(response)
+                zipfile.ZipFile(io.BytesIO(response.content)).extractall(download)
+            typer.echo(f"policy in {download} (load it with rlcore.export.load_policy)")
+        if job["status"] != "succeeded":
+            raise typer.Exit(2)
+
+
+def _follow(client: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """Poll the job with a rich progress bar until it ends; returns the final job."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+        TextColumn("return {task.fields[ret]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as progress:
+        task = progress.add_task(job["status"], total=job["total_steps"], ret="-")
+        while job["status"] in ("queued", "running"):
+            time.sleep(0.5)
+            response = client.get(f"/api/jobs/{job['id']}")
+            if response.status_code != 200:
+                _fail(response)
+            job = response.json()
+            latest = job.get("latest_metrics") or {}
+            ret = latest.get("charts/episodic_return")
+            progress.update(
+                task,
+                completed=job["step"],
+                description=job["status"],
+                ret="-" if ret is None else f"{ret:.1f}",
+            )
+    return job

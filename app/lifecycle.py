@@ -1,0 +1,39 @@
+"""Job state transitions shared by the API and the worker. The database is the source of truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models import Job, JobEvent, JobStatus, utcnow
+from app.settings import Settings
+
+TASK_NAME = "rlserve.run_job"
+
+
+def record_status(session: Session, job: Job, status: JobStatus, message: str | None = None) -> None:
+    """Set a job's status and append the transition, with its time, to the job's history."""
+    now = utcnow()
+    job.status = status
+    if status == JobStatus.running and job.started_at is None:
+        job.started_at = now
+    if status in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled):
+        job.finished_at = now
+    session.add(JobEvent(job_id=job.id, status=status, at=now, message=message))
+
+
+def queue_for_device(settings: Settings, device: str) -> str:
+    """Queue kind a job goes to: `cuda` needs a GPU worker; `auto` follows RLSERVE_AUTO_QUEUE."""
+    if device == "cuda":
+        return "gpu"
+    if device == "cpu":
+        return "cpu"
+    return settings.auto_queue
+
+
+def enqueue(celery: Any, settings: Settings, job_id: str, queue: str, priority: int = 0) -> None:
+    """Send the job's task to its queue. Only the job id travels: the worker reads the rest."""
+    celery.send_task(
+        TASK_NAME, args=[job_id], queue=settings.queue_name(queue), priority=priority, ignore_result=True
+    )

@@ -1,0 +1,118 @@
+"""The FastAPI application: routers, error handlers, the reaper loop, and the dashboard's files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db import upgrade
+from app.routes import events, groups, jobs, meta, metrics
+from app.settings import Settings
+
+log = logging.getLogger("rlserve.api")
+FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
+
+
+class ServerErrorCounter:
+    """ASGI middleware that records every 5xx response (tests assert there were none)."""
+
+    def __init__(self, app: ASGIApp, errors: list[str]) -> None:
+        self.app = app
+        self.errors = errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 500:
+                self.errors.append(f"{scope['method']} {scope['path']} -> {message['status']}")
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{loc}: {error.get('msg')}" if loc else str(error.get("msg")))
+    return "; ".join(parts)
+
+
+async def _on_validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    # FastAPI's `detail` list (field locations) plus one readable line for CLIs and logs.
+    details = jsonable_encoder(error.errors())
+    return JSONResponse(status_code=422, content={"detail": details, "message": _validation_message(details)})
+
+
+async def _on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse(status_code=500, content={"detail": "internal server error; see the server log"})
+
+
+async def _reaper_loop(settings: Settings, celery: Any, interval: float) -> None:
+    """Re-queue jobs whose worker stopped beating (see worker/reaper.py)."""
+    from worker.reaper import reap_once
+
+    while True:
+        try:
+            await run_in_threadpool(reap_once, settings, celery)
+        except Exception:
+            log.exception("reaper round failed")
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings | None = None, *, reaper: bool = True) -> FastAPI:
+    """The API for `settings` (default: from the environment). Migrations run at start."""
+    from worker.celery_app import create_celery
+
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade, settings.database_url)
+        task = None
+        if reaper:
+            interval = max(0.5, settings.heartbeat_timeout / 4)
+            task = asyncio.create_task(_reaper_loop(settings, app.state.celery, interval))
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="rlserve",
+        version="0.1.0",
+        description="Train reinforcement-learning agents with memory, as a service.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.celery = create_celery(settings)
+    app.state.server_errors = []
+    app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _on_unexpected_error)
+    for module in (jobs, metrics, events, groups, meta):
+        app.include_router(module.router)
+
+    frontend = Path(os.environ.get("RLSERVE_FRONTEND_DIR", FRONTEND_DIST))
+    if frontend.is_dir():
+        # Mounted last, so /api, /docs, /healthz, /readyz and /metrics keep their routes.
+        app.mount("/", StaticFiles(directory=frontend, html=True), name="frontend")
+    return app

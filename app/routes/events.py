@@ -1,0 +1,164 @@
+"""`/api/jobs/{id}/events`: Server-Sent Events with status changes and new metric points.
+
+The stream polls the database (every `POLL_SECONDS`) rather than a pub/sub channel:
+the database is already the source of truth, it works the same on SQLite and
+PostgreSQL, and a reconnect needs nothing but the cursor in Last-Event-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from app import schemas
+from app.auth import UserDep
+from app.db import session_scope
+from app.deps import SessionDep, SettingsDep
+from app.models import FINISHED, Job, JobEvent, MetricPoint
+from app.services import get_owned_job, job_out
+from app.settings import Settings
+
+router = APIRouter(prefix="/api/jobs", tags=["events"])
+POLL_SECONDS = 0.1
+KEEPALIVE_SECONDS = 15.0
+MAX_POINTS_PER_EVENT = 500
+
+
+@dataclass
+class Cursor:
+    """What the client has: the last metric step and the last status event id."""
+
+    step: int = -1
+    status_id: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.step}-{self.status_id}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> Cursor:
+        """Parse a Last-Event-ID; a malformed one restarts from the beginning."""
+        try:
+            step, status_id = (value or "").rsplit("-", 1)
+            return cls(max(int(step), -1), max(int(status_id), 0))
+        except ValueError:
+            return cls()
+
+
+@dataclass
+class Batch:
+    events: list[tuple[str, str, str]]  # (event name, id, data)
+    finished: bool
+    status: str
+
+
+def _fetch(settings: Settings, job_id: str, cursor: Cursor) -> Batch:
+    """New status events and points after `cursor`, as SSE events; advances the cursor."""
+    with session_scope(settings.database_url) as session:
+        job = session.get(Job, job_id)
+        if job is None:  # deleted while streaming
+            return Batch([], True, "cancelled")
+        events = session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.id > cursor.status_id)
+            .order_by(JobEvent.id)
+        ).all()
+        points = session.execute(
+            select(MetricPoint.step, MetricPoint.values)
+            .where(MetricPoint.job_id == job_id, MetricPoint.step > cursor.step)
+            .order_by(MetricPoint.step)
+            .limit(MAX_POINTS_PER_EVENT)
+        ).all()
+        snapshot = job_out(job) if events else None
+        finished = job.status in FINISHED
+        out: list[tuple[str, str, str]] = []
+        # Transitions into queued/running go before the points, finishing ones after them,
+        # so a client sees "succeeded" only after the job's last points.
+        early = [e for e in events if e.status not in FINISHED]
+        late = [e for e in events if e.status in FINISHED]
+        for event in early:
+            cursor.status_id = event.id
+            out.append(_status_event(job_id, event, snapshot, cursor))
+        if points:
+            cursor.step = points[-1][0]
+            data = schemas.MetricsEventData(
+                job_id=job_id, points=[schemas.MetricPoint(step=s, metrics=v) for s, v in points]
+            )
+            out.append(("metrics", str(cursor), data.model_dump_json()))
+        for event in late:
+            cursor.status_id = event.id
+            out.append(_status_event(job_id, event, snapshot, cursor))
+        more_points = len(points) == MAX_POINTS_PER_EVENT
+        return Batch(out, finished and not more_points, job.status)
+
+
+def _status_event(
+    job_id: str, event: JobEvent, snapshot: schemas.Job | None, cursor: Cursor
+) -> tuple[str, str, str]:
+    assert snapshot is not None
+    data = schemas.StatusEventData(
+        job_id=job_id,
+        status=event.status,
+        at=event.at,
+        message=event.message,
+        job=snapshot,  # type: ignore[arg-type]
+    )
+    return ("status", str(cursor), data.model_dump_json())
+
+
+def _format(event: str, event_id: str, data: str) -> str:
+    return f"id: {event_id}\nevent: {event}\ndata: {data}\n\n"
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "status, metrics and end events"}},
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> StreamingResponse:
+    """Status changes and new metric points as they are written; see schemas.py for the shapes.
+
+    Event ids are cursors ("<last step>-<last status event id>"): reconnecting with
+    Last-Event-ID sends exactly what came after. `event: end` closes a finished job's stream.
+    """
+    job = await run_in_threadpool(get_owned_job, session, user, job_id)
+    job_key = job.id
+    session.close()  # the stream holds no session between polls
+    cursor = Cursor.parse(last_event_id)
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        last_sent = time.monotonic()
+        while True:
+            batch = await run_in_threadpool(_fetch, settings, job_key, cursor)
+            for event, event_id, data in batch.events:
+                yield _format(event, event_id, data)
+                last_sent = time.monotonic()
+            if batch.finished:
+                end = schemas.EndEventData(job_id=job_key, status=batch.status)  # type: ignore[arg-type]
+                yield _format("end", str(cursor), end.model_dump_json())
+                return
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
+            if not batch.events:
+                await asyncio.sleep(POLL_SECONDS)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

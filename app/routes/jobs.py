@@ -1,0 +1,181 @@
+"""`/api/jobs`: submit, list, inspect, cancel, retry, delete."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import schemas
+from app.auth import UserDep
+from app.deps import CeleryDep, SessionDep, SettingsDep
+from app.lifecycle import record_status
+from app.models import FINISHED, Job, JobStatus, JobTag, MetricPoint
+from app.services import add_and_enqueue, get_owned_job, job_out, new_job, request_hash
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="A retried POST with the same key returns the job the first one made.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Job,
+    responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key"}},
+)
+def create_job(
+    payload: schemas.JobCreate,
+    user: UserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> schemas.Job:
+    """Queue a training job. The spec's fields left out take their algorithm's defaults."""
+    digest = request_hash(payload.model_dump(mode="json"))
+    if idempotency_key:
+        earlier = _by_idempotency_key(session, user.id, idempotency_key, digest)
+        if earlier is not None:
+            response.status_code = status.HTTP_200_OK
+            return job_out(earlier)
+    job = new_job(
+        user, payload.spec, settings, name=payload.name, tags=payload.tags, priority=payload.priority
+    )
+    job.idempotency_key, job.request_hash = idempotency_key, digest
+    try:
+        add_and_enqueue(session, celery, settings, [job])
+    except IntegrityError:
+        # Two requests with one key at the same time: the other one won; answer with its job.
+        session.rollback()
+        earlier = _by_idempotency_key(session, user.id, idempotency_key or "", digest)
+        if earlier is None:
+            raise
+        response.status_code = status.HTTP_200_OK
+        return job_out(earlier)
+    return job_out(job)
+
+
+def _by_idempotency_key(session: SessionDep, user_id: int, key: str, digest: str) -> Job | None:
+    earlier = session.scalar(select(Job).where(Job.user_id == user_id, Job.idempotency_key == key))
+    if earlier is not None and earlier.request_hash != digest:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "Idempotency-Key was already used for a different request; use a new key",
+        )
+    return earlier
+
+
+@router.get("", response_model=schemas.JobList)
+def list_jobs(
+    user: UserDep,
+    session: SessionDep,
+    status_: Annotated[
+        list[str] | None, Query(alias="status", description="Repeat or comma-separate to match several.")
+    ] = None,
+    group: Annotated[str | None, Query(max_length=32)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> schemas.JobList:
+    """The user's jobs, newest first."""
+    query = select(Job).where(Job.user_id == user.id)
+    if status_:
+        wanted = {s.strip() for value in status_ for s in value.split(",") if s.strip()}
+        unknown = wanted - {s.value for s in JobStatus}
+        if unknown:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "enum",
+                        "loc": ("query", "status"),
+                        "msg": f"unknown status {sorted(unknown)}; one of {[s.value for s in JobStatus]}",
+                        "input": status_,
+                    }
+                ]
+            )
+        query = query.where(Job.status.in_(wanted))
+    if group:
+        query = query.where(Job.group_id == group)
+    if tag:
+        query = query.where(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    jobs = session.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)).all()
+    return schemas.JobList(items=[job_out(j) for j in jobs], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=schemas.Job)
+def get_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
+    """Spec, status with its history, progress, ETA, latest metrics, worker and device."""
+    return job_out(get_owned_job(session, user, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=schemas.Job)
+def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
+    """A queued job is cancelled at once; a running one stops within seconds, keeping its checkpoint.
+
+    Cancelling a finished job is a no-op for cancelled jobs and 409 for the others.
+    """
+    job = get_owned_job(session, user, job_id)
+    if job.status == JobStatus.queued:
+        # Conditional, so a worker claiming the job at this instant cannot be overruled silently.
+        done = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.queued)
+            .values(status=JobStatus.cancelled, cancel_requested=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if done == 1:
+            session.refresh(job)
+            record_status(session, job, JobStatus.cancelled, "cancelled before it started")
+            session.commit()
+            return job_out(job)
+        session.refresh(job)
+    if job.status == JobStatus.running:
+        job.cancel_requested = True
+        session.commit()
+        return job_out(job)
+    if job.status == JobStatus.cancelled:
+        return job_out(job)
+    raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} already {job.status}")
+
+
+@router.post("/{job_id}/retry", status_code=status.HTTP_201_CREATED, response_model=schemas.Job)
+def retry_job(
+    job_id: str, user: UserDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep
+) -> schemas.Job:
+    """A new job with the same spec, name, tags, priority and group."""
+    from rlcore.spec import TrainSpec
+
+    old = get_owned_job(session, user, job_id)
+    spec = TrainSpec.model_validate(old.spec)
+    job = new_job(
+        user, spec, settings, name=old.name, tags=old.tag_names, priority=old.priority, group_id=old.group_id
+    )
+    add_and_enqueue(session, celery, settings, [job], message=f"retry of {old.id}")
+    return job_out(job)
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_job(job_id: str, user: UserDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete a finished job with its metric points and files; 409 while it is queued or running."""
+    job = get_owned_job(session, user, job_id)
+    if job.status not in FINISHED:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} is {job.status}; cancel it first")
+    session.execute(delete(MetricPoint).where(MetricPoint.job_id == job.id))
+    session.delete(job)
+    session.commit()
+    shutil.rmtree(settings.job_dir(job.id), ignore_errors=True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

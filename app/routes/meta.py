@@ -1,0 +1,114 @@
+"""What can be chosen (`/api/envs`, `/api/models`), who am I (`/api/me`), and service health."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy import func, select
+
+from app import schemas
+from app.auth import UserDep
+from app.db import ping
+from app.deps import CeleryDep, SessionDep, SettingsDep
+from app.models import Job, JobStatus
+from rlcore.envs import ENVS
+from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, Device, ModelKind, TrainSpec
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/api/envs", response_model=list[schemas.EnvOut])
+def list_envs(user: UserDep) -> list[schemas.EnvOut]:
+    """The environments a spec may name."""
+    return [
+        schemas.EnvOut(
+            id=e.id,
+            description=e.description,
+            solved_return=e.solved_return,
+            needs_memory=e.needs_memory,
+            max_episode_steps=e.max_episode_steps,
+        )
+        for e in ENVS.values()
+    ]
+
+
+@router.get("/api/models", response_model=schemas.ModelsOut)
+def list_models(user: UserDep) -> schemas.ModelsOut:
+    """Algorithms, model variants, devices, and the defaults of every spec field."""
+    per_algo = {a.value: dict(d) for a, d in ALGORITHM_DEFAULTS.items()}
+    algo_keys = {k for d in ALGORITHM_DEFAULTS.values() for k in d}
+    spec_defaults: dict[str, Any] = {
+        name: field.default
+        for name, field in TrainSpec.model_fields.items()
+        if name not in algo_keys and not field.is_required()
+    }
+    return schemas.ModelsOut(
+        algorithms=[a.value for a in Algorithm],
+        models=[m.value for m in ModelKind],
+        devices=list(get_args(Device)),
+        algorithm_defaults=per_algo,
+        spec_defaults={k: getattr(v, "value", v) for k, v in spec_defaults.items()},
+        spec_schema=TrainSpec.model_json_schema(),
+    )
+
+
+@router.get("/api/me", response_model=schemas.Me)
+def me(user: UserDep) -> schemas.Me:
+    return schemas.Me(user=user.name, token_name=user.token_name)
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+def readyz(settings: SettingsDep, celery: CeleryDep, response: Response) -> dict[str, str]:
+    """Database and broker reachable: 200, else 503 naming what is not."""
+    checks: dict[str, str] = {}
+    try:
+        ping(settings.database_url)
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"error: {type(error).__name__}"
+    try:
+        if settings.is_embedded_broker:
+            folder = settings.broker_dir / "messages"
+            if not folder.is_dir():
+                raise FileNotFoundError(folder)
+        else:
+            with celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as error:
+        checks["broker"] = f"error: {type(error).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return {"status": "ok" if ready else "unavailable", **checks}
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+def prometheus(session: SessionDep) -> Response:
+    """Prometheus text: jobs by state, queue depth (queued jobs per queue), metric points written."""
+    by_status = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    by_queue = dict(
+        session.execute(
+            select(Job.queue, func.count()).where(Job.status == JobStatus.queued).group_by(Job.queue)
+        ).all()
+    )
+    points = session.scalar(select(func.coalesce(func.sum(Job.points_written), 0))) or 0
+    lines = [
+        "# HELP rlserve_jobs Jobs by status.",
+        "# TYPE rlserve_jobs gauge",
+        *(f'rlserve_jobs{{status="{s.value}"}} {by_status.get(s.value, 0)}' for s in JobStatus),
+        "# HELP rlserve_queue_depth Jobs waiting in each queue.",
+        "# TYPE rlserve_queue_depth gauge",
+        *(f'rlserve_queue_depth{{queue="{q}"}} {by_queue.get(q, 0)}' for q in ("cpu", "gpu")),
+        "# HELP rlserve_metric_points_written Metric points stored for existing jobs.",
+        "# TYPE rlserve_metric_points_written gauge",
+        f"rlserve_metric_points_written {int(points)}",
+    ]
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,134 @@
+"""What the routes do with jobs, kept out of the routes: look-ups, creation, views."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from fastapi import HTTPException, status
+from sqlalchemy.orm import Session
+
+from app import schemas
+from app.auth import CurrentUser
+from app.lifecycle import enqueue, queue_for_device, record_status
+from app.models import Group, Job, JobStatus, JobTag
+from app.settings import Settings
+from rlcore.spec import TrainSpec
+
+
+def get_owned_job(session: Session, user: CurrentUser, job_id: str) -> Job:
+    """The job if it exists and belongs to `user`; 404 otherwise (another user's job does not exist)."""
+    job = session.get(Job, job_id) if job_id.isalnum() and len(job_id) <= 32 else None
+    if job is None or job.user_id != user.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
+    return job
+
+
+def request_hash(payload: Any) -> str:
+    """A digest of a request body, to spot an Idempotency-Key reused for a different request."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def new_job(
+    user: CurrentUser,
+    spec: TrainSpec,
+    settings: Settings,
+    *,
+    name: str | None,
+    tags: list[str],
+    priority: int,
+    group_id: str | None = None,
+) -> Job:
+    """A queued job row (not yet added to a session)."""
+    job = Job(
+        user_id=user.id,
+        group_id=group_id,
+        name=name,
+        priority=priority,
+        spec=spec.model_dump(mode="json"),
+        queue=queue_for_device(settings, spec.device),
+        status=JobStatus.queued,
+    )
+    job.tags = [JobTag(tag=tag) for tag in dict.fromkeys(tags)]
+    return job
+
+
+def add_and_enqueue(
+    session: Session, celery: Any, settings: Settings, jobs: list[Job], message: str = "submitted"
+) -> None:
+    """Store the jobs with their `queued` event, commit, then send their tasks.
+
+    The commit comes first so a worker never receives a task for a row it cannot see;
+    a job whose task cannot be sent is failed with the reason, not left queued forever.
+    """
+    for job in jobs:
+        session.add(job)
+        session.flush()
+        record_status(session, job, JobStatus.queued, message)
+    session.commit()
+    for job in jobs:
+        try:
+            enqueue(celery, settings, job.id, job.queue, job.priority)
+        except Exception as error:
+            job.error = f"could not reach the task queue: {type(error).__name__}: {error}"
+            record_status(session, job, JobStatus.failed, job.error)
+            session.commit()
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, job.error) from None
+
+
+def job_out(job: Job) -> schemas.Job:
+    """The API's view of a job row."""
+    total = job.total_steps
+    step = job.last_step or 0
+    latest = job.latest_metrics or None
+    eta: float | None = None
+    if job.status == JobStatus.running and latest and latest.get("perf/sps"):
+        eta = max(total - step, 0) / float(latest["perf/sps"])
+    kinds = {a.kind for a in job.artifacts}
+    return schemas.Job(
+        id=job.id,
+        name=job.name,
+        tags=job.tag_names,
+        priority=job.priority,
+        group_id=job.group_id,
+        status=job.status,  # type: ignore[arg-type]
+        spec=job.spec,
+        queue=job.queue,
+        device=job.device,
+        worker_host=job.worker_host,
+        attempts=job.attempts,
+        cancel_requested=job.cancel_requested,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        heartbeat_at=job.heartbeat_at,
+        history=[schemas.StatusEvent(status=e.status, at=e.at, message=e.message) for e in job.events],  # type: ignore[arg-type]
+        step=step,
+        total_steps=total,
+        progress=round(min(100.0, 100.0 * step / total), 2) if total else 0.0,
+        eta_seconds=eta,
+        resumed_from_step=job.resumed_from_step,
+        latest_metrics=latest,
+        points_written=job.points_written,
+        mean_return=job.mean_return,
+        best_return=job.best_return,
+        has_policy="policy" in kinds,
+        artifacts=[
+            schemas.ArtifactOut(kind=a.kind, step=a.step, size_bytes=a.size_bytes, created_at=a.created_at)  # type: ignore[arg-type]
+            for a in job.artifacts
+        ],
+    )
+
+
+def group_out(group: Group, jobs: list[Job]) -> schemas.Group:
+    return schemas.Group(
+        id=group.id,
+        name=group.name,
+        spec=group.spec,
+        seeds=group.seeds,
+        models=group.models,
+        created_at=group.created_at,
+        jobs=[job_out(j) for j in jobs],
+    )

@@ -1,0 +1,280 @@
+"""Service fixtures shared by the app, worker and browser tests.
+
+- `stack`: API (uvicorn in a thread of this process) + a REAL Celery worker process,
+  parametrized over the two deployments: `embedded` (SQLite + kombu's filesystem broker)
+  and `postgres` (a fresh PostgreSQL database + Redis at 127.0.0.1, unique queue names).
+- `live_server`: an embedded stack for the browser tests; `.url` and `.token`.
+
+Every stack records the 5xx responses its API sent; the fixture fails the run if any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get("RLSERVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RLSERVE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# Short heartbeats so a killed worker's job is re-queued within seconds in the tests.
+HEARTBEAT_INTERVAL = 0.5
+HEARTBEAT_TIMEOUT = 4.0
+
+# The tiny job most tests run: a few seconds on one CPU core.
+TINY_SPEC: dict[str, Any] = {
+    "algo": "reinforce",
+    "model": "mlp",
+    "env_id": "CartPole-v0",
+    "total_steps": 3000,
+    "num_envs": 4,
+    "rollout_length": 50,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerProcess:
+    """`celery -A worker.celery_app worker` as a subprocess in its own process group."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RLSERVE_DATA_DIR": str(self.settings.data_dir),
+            "DATABASE_URL": self.settings.database_url,
+            "CELERY_BROKER_URL": self.settings.broker_url,
+            "RLSERVE_QUEUE_PREFIX": self.settings.queue_prefix,
+            "RLSERVE_HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
+            "RLSERVE_HEARTBEAT_TIMEOUT": str(self.settings.heartbeat_timeout),
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def start(self) -> None:
+        from app.cli import worker_argv
+
+        argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
+        argv += worker_argv(self.settings, "cpu,gpu", 1, "info")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            argv, env=self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool child at once, as an OOM killer or a power cut would."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class ThreadedServer:
+    """uvicorn serving the app in a thread of the test process (so tests can read app.state)."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=2
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@dataclass
+class Stack:
+    """A running API + worker, with two users' tokens."""
+
+    backend: str
+    settings: Settings
+    url: str
+    token: str
+    other_token: str
+    app: Any
+    worker: WorkerProcess
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def server_errors(self) -> list[str]:
+        return self.app.state.server_errors
+
+    def client(self, token: str | None = None, auth: bool = True) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}"} if auth else {}
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        self.clients.append(client)
+        return client
+
+    def submit(self, client: httpx.Client | None = None, **spec: Any) -> dict[str, Any]:
+        response = (client or self.client()).post("/api/jobs", json={"spec": {**TINY_SPEC, **spec}})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def wait_for(
+        self,
+        job_id: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 60,
+        what: str = "condition",
+    ) -> dict[str, Any]:
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            job = client.get(f"/api/jobs/{job_id}").json()
+            if predicate(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; job: {job}\n--- worker log ---\n{self.worker.log()[-4000:]}"
+                )
+            time.sleep(0.1)
+
+    def wait_finished(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+        return self.wait_for(
+            job_id,
+            lambda j: j["status"] in ("succeeded", "failed", "cancelled"),
+            timeout,
+            "the job to finish",
+        )
+
+
+def _create_pg_database() -> tuple[str, Callable[[], None]]:
+    import psycopg
+
+    name = f"rlserve_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+
+    def drop() -> None:
+        from app.db import get_engine
+
+        url = f"{base}/{name}"
+        get_engine(url).dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+def _drop_redis_queues(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"*{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@contextlib.contextmanager
+def running_stack(backend: str, data_dir: Path) -> Iterator[Stack]:
+    """Start a stack for `backend`; stop it and remove its database and queues afterwards."""
+    from app.auth import create_token
+    from app.db import session_scope, upgrade
+    from app.main import create_app
+
+    cleanups: list[Callable[[], None]] = []
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    common = {
+        "data_dir": data_dir,
+        "queue_prefix": prefix,
+        "heartbeat_interval": HEARTBEAT_INTERVAL,
+        "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+    }
+    if backend == "embedded":
+        settings = Settings(**common)  # type: ignore[arg-type]
+    else:
+        database_url, drop = _create_pg_database()
+        cleanups.append(drop)
+        cleanups.append(lambda: _drop_redis_queues(prefix))
+        settings = Settings(database_url=database_url, broker_url=REDIS_URL, **common)  # type: ignore[arg-type]
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        token = create_token(session, "alice", "tests")
+        other = create_token(session, "bob", "tests")
+    app = create_app(settings)
+    server = ThreadedServer(app)
+    worker = WorkerProcess(settings, data_dir / "worker.log")
+    stack = Stack(backend, settings, server.url, token, other, app, worker)
+    try:
+        server.start()
+        worker.start()
+        yield stack
+    finally:
+        for client in stack.clients:
+            client.close()
+        worker.stop()
+        server.stop()
+        for cleanup in reversed(cleanups):
+            with contextlib.suppress(Exception):
+                cleanup()
+
+
+@pytest.fixture(scope="session", params=["embedded", "postgres"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """API + real worker on one backend; every app/worker test runs on both."""
+    with running_stack(request.param, tmp_path_factory.mktemp(f"rlserve-{request.param}")) as running:
+        yield running
+        errors = list(running.server_errors)
+    assert not errors, f"the API answered 5xx: {errors}"
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole service (uvicorn + a real worker), embedded, on a free port: `.url`, `.token`."""
+    with running_stack("embedded", tmp_path_factory.mktemp("rlserve-live")) as running:
+        yield running

@@ -1,0 +1,55 @@
+"""Finds running jobs whose worker stopped beating and re-queues them (or fails them after N tries).
+
+Runs in the API process (a background loop) and once when a worker starts; updates are
+conditional, so several reapers at once re-queue a job only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.db import session_scope
+from app.lifecycle import enqueue, record_status
+from app.models import Job, JobStatus, utcnow
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def reap_once(settings: Settings, celery: Any) -> list[str]:
+    """Re-queue (or fail) every running job with a stale heartbeat; returns the re-queued ids."""
+    cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
+    requeued: list[tuple[str, str, int]] = []
+    with session_scope(settings.database_url) as session:
+        stale = session.scalars(
+            select(Job).where(Job.status == JobStatus.running, Job.heartbeat_at < cutoff)
+        ).all()
+        for job in stale:
+            seen = job.heartbeat_at
+            won = session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == JobStatus.running, Job.heartbeat_at == seen)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                continue
+            session.refresh(job)
+            silent = f"no heartbeat from {job.worker_host} for over {settings.heartbeat_timeout:g} s"
+            if job.attempts >= settings.max_attempts:
+                job.error = f"gave up after {job.attempts} attempts: worker lost ({silent})"
+                record_status(session, job, JobStatus.failed, job.error)
+            elif job.cancel_requested:
+                record_status(session, job, JobStatus.cancelled, f"cancelled; worker lost ({silent})")
+            else:
+                record_status(session, job, JobStatus.queued, f"worker lost ({silent}); re-queued")
+                requeued.append((job.id, job.queue, job.priority))
+    for job_id, queue, priority in requeued:
+        log.warning("re-queued job %s: its worker stopped beating", job_id)
+        if celery is not None:
+            enqueue(celery, settings, job_id, queue, priority)
+    return [job_id for job_id, _, _ in requeued]

@@ -1,0 +1,43 @@
+"""Celery tasks. One task: run a job by id; everything else about the job is in the database."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import worker_init, worker_process_init
+
+from app.db import forget_engines, upgrade
+from app.lifecycle import TASK_NAME
+from app.settings import Settings
+from worker.runner import execute_job
+from worker.shutdown import install_sigterm_handler
+
+
+def _settings(task: object) -> Settings:
+    configured = getattr(getattr(task, "app", None), "conf", {}).get("rlserve_settings")
+    return configured if isinstance(configured, Settings) else Settings.from_env()
+
+
+@shared_task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self: object, job_id: str) -> str:
+    """Train job `job_id` (or skip it if it is not this worker's to run)."""
+    return execute_job(_settings(self), job_id, getattr(self, "app", None))
+
+
+@worker_init.connect
+def _on_worker_init(sender: object = None, **_: object) -> None:
+    # Migrations at start; then one reaper pass, so a job whose worker was killed is
+    # re-queued as soon as a worker comes back, not only when the API's reaper runs.
+    from worker.reaper import reap_once
+
+    settings = (
+        getattr(getattr(sender, "app", None), "conf", {}).get("rlserve_settings") or Settings.from_env()
+    )
+    upgrade(settings.database_url)
+    reap_once(settings, getattr(sender, "app", None))
+    forget_engines()  # the pool forks after this; children open their own connections
+
+
+@worker_process_init.connect
+def _on_process_init(**_: object) -> None:
+    forget_engines()
+    install_sigterm_handler()
