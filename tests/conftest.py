@@ -178,7 +178,8 @@ class Stack:
                 return job
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"timed out waiting for {what}; job: {job}\n--- worker log ---\n{self.worker.log()[-4000:]}"
+                    f"timed out waiting for {what}; job: {job}\n"
+                    f"--- worker log ---\n{self.worker.log()[-4000:]}"
                 )
             time.sleep(0.1)
 
