@@ -29,9 +29,15 @@ export interface ChartOptions {
   legend?: boolean;
 }
 
+/**
+ * A uPlot chart that fills its container's width. The container's `data-points` holds the
+ * number of x values drawn and `data-draw-ms` how long the last setData took to draw
+ * (also a `rlserve:chart-draw` performance measure).
+ */
 export class LineChart {
   private readonly plot: uPlot;
   private readonly observer: ResizeObserver;
+  private dataSetAt: number | null = null;
 
   constructor(
     private readonly container: HTMLElement,
@@ -60,10 +66,11 @@ export class LineChart {
         scales: { x: { time: false } },
         axes: [
           { label: options.xLabel, values: (_u, splits) => splits.map(compact), size: 40, labelSize: 16 },
-          { values: (_u, splits) => splits.map(compact), size: 52 },
+          { values: (_u, splits) => splits.map(compact), size: (_u, values) => 16 + 7 * Math.max(3, ...(values ?? []).map((v) => v.length)) },
         ],
         legend: { show: options.legend ?? true, live: true },
         cursor: { drag: { x: true, y: false } },
+        hooks: { draw: [() => this.drawn()] },
       },
       [[], ...options.lines.map(() => [])],
       container,
@@ -75,10 +82,21 @@ export class LineChart {
       requestAnimationFrame(() => this.plot.setSize({ width: Math.max(width, 200), height }));
     });
     this.observer.observe(container);
+    container.dataset.bands = String(options.bands?.length ?? 0);
   }
 
   setData(data: uPlot.AlignedData): void {
+    this.dataSetAt = performance.now();
+    this.container.dataset.points = String(data[0].length);
     this.plot.setData(data);
+  }
+
+  private drawn(): void {
+    if (this.dataSetAt === null) return;
+    const end = performance.now();
+    performance.measure("rlserve:chart-draw", { start: this.dataSetAt, end });
+    this.container.dataset.drawMs = (end - this.dataSetAt).toFixed(1);
+    this.dataSetAt = null;
   }
 
   destroy(): void {

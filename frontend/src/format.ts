@@ -9,7 +9,8 @@ export function compact(value: number | null | undefined): string {
   if (abs >= 100 || Number.isInteger(value)) return String(Math.round(value));
   if (abs >= 1) return value.toFixed(2);
   if (abs === 0) return "0";
-  return value.toPrecision(3);
+  if (abs < 1e-3) return value.toExponential(1);
+  return String(Number(value.toPrecision(3)));
 }
 
 function trim(value: number): string {

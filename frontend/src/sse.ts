@@ -50,12 +50,15 @@ export interface StreamHandlers {
   onMessage: (message: SseMessage) => void;
   /** Called with true when connected, false while reconnecting. */
   onState?: (connected: boolean) => void;
+  /** Resume after this event id, as if reconnecting (skips what the caller already has). */
+  lastEventId?: string;
 }
 
 /** Follow an SSE endpoint until the returned function is called; reconnects on its own. */
 export function openStream(path: string, handlers: StreamHandlers): () => void {
   const controller = new AbortController();
   const parser = new SseParser();
+  parser.lastEventId = handlers.lastEventId ?? null;
   let failures = 0;
 
   async function connectOnce(): Promise<boolean> {

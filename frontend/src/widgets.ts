@@ -27,8 +27,7 @@ export function progressBar(job: Pick<Job, "progress" | "eta_seconds" | "status"
 export const shortId = (id: string) => id.slice(0, 8);
 
 export function jobTitle(job: Pick<Job, "id" | "name" | "spec">): string {
-  const seed = `seed ${job.spec.seed}`;
-  return job.name ? `${job.name} · ${seed}` : `${job.spec.model} ${seed} · ${shortId(job.id)}`;
+  return job.name || `${job.spec.model} seed ${job.spec.seed} · ${shortId(job.id)}`;
 }
 
 export const isFinished = (status: JobStatus) => FINISHED.has(status);

@@ -39,8 +39,6 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
   const details = h("div", { class: "job-details" });
   const chartsEl = h("div", { class: "charts" });
   let job: Job | null = null;
-  let loaded = false;
-  let buffered: MetricsEventData[] = [];
   let frame = 0;
   let closeStream: (() => void) | null = null;
   let stopped = false;
@@ -77,9 +75,7 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
 
   function draw(): void {
     frame = 0;
-    performance.mark("rlserve:draw-start");
     for (const { panel, chart } of charts) chart.setData(align(series, panel.keys));
-    performance.measure("rlserve:draw", "rlserve:draw-start");
   }
 
   function scheduleDraw(): void {
@@ -87,10 +83,6 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
   }
 
   function onPoints(data: MetricsEventData): void {
-    if (!loaded) {
-      buffered.push(data);
-      return;
-    }
     if (!appendPoints(series, data.points, KEYS)) return;
     const last = data.points[data.points.length - 1];
     if (job && last && job.status === "running") {
@@ -106,8 +98,10 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
     scheduleDraw();
   }
 
-  function follow(): void {
+  /** Stream what comes after `lastStep`; status events come again from the first (they are snapshots). */
+  function follow(lastStep: number | null): void {
     closeStream = openStream(`/api/jobs/${id}/events`, {
+      lastEventId: `${lastStep ?? -1}-0`,
       onState: (connected) => setLive(connected ? "on" : "reconnecting"),
       onMessage: (message) => {
         const data = JSON.parse(message.data);
@@ -134,24 +128,26 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
     if (stopped) return;
     render(root, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Jobs"), " / ", shortId(id)), header, notice, chartsEl, details);
     showJob(first);
-    if (!isFinished(first.status)) follow(); // open the stream first: nothing is missed while loading
-    for (const panel of PANELS) {
+    // Eval returns exist only when the spec asks for evaluations.
+    const panels = PANELS.map((p) => (p.main && !first.spec.eval_interval ? { ...p, keys: p.keys.slice(0, 1), labels: p.labels.slice(0, 1) } : p));
+    for (const panel of panels) {
       const el = h("div", { class: "chart" });
       chartsEl.append(h("section", { class: panel.main ? "panel main" : "panel" }, h("h2", null, panel.title), el));
       const lines: LineSpec[] = panel.labels.map((label, i) => ({ label, color: PALETTE[i], width: panel.main ? 2 : 1.5 }));
       charts.push({ panel, chart: new LineChart(el, { xLabel: "env steps", lines, height: panel.main ? 300 : 180 }) });
     }
+    let lastStep: number | null = null;
     try {
       const metrics = await getMetrics(id, KEYS, MAX_POINTS);
       Object.assign(series, metrics.series);
+      lastStep = metrics.last_step;
     } catch (error) {
       render(notice, errorBox(`Could not load metrics: ${(error as Error).message}`));
     }
     if (stopped) return;
-    loaded = true;
-    for (const data of buffered) appendPoints(series, data.points, KEYS);
-    buffered = [];
     draw();
+    // The stream starts after the last step loaded above: no point is missed or drawn twice.
+    if (!isFinished(first.status)) follow(lastStep);
   }
 
   load();

@@ -44,7 +44,7 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
       { class: input instanceof HTMLInputElement && input.type === "checkbox" ? "field check" : "field", "data-field": name },
       h("label", { for: input.id }, label),
       input,
-      hint ? h("span", { class: "hint" }, hint) : null,
+      hint === null ? null : h("span", { class: "hint" }, hint),
       error,
     );
     fields.set(name, { name, input, error, wrapper });
