@@ -7,7 +7,7 @@ export function compact(value: number | null | undefined): string {
   if (abs >= 1e6) return `${trim(value / 1e6)}M`;
   if (abs >= 1e4) return `${trim(value / 1e3)}k`;
   if (abs >= 100 || Number.isInteger(value)) return String(Math.round(value));
-  if (abs >= 1) return value.toFixed(2);
+  if (abs >= 1) return String(Number(value.toFixed(2)));
   if (abs === 0) return "0";
   if (abs < 1e-3) return value.toExponential(1);
   return String(Number(value.toPrecision(3)));

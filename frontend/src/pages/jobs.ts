@@ -75,7 +75,7 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
       { class: "table-wrap" },
       h(
         "table",
-        { class: "jobs" },
+        { class: "jobs job-list" },
         h(
           "thead",
           null,
@@ -84,7 +84,7 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
             null,
             h("th", { class: "select" }, h("span", { class: "visually-hidden" }, "Select")),
             h("th", null, "Job"),
-            h("th", { class: "wide" }, "Env"),
+            h("th", null, "Env"),
             h("th", null, "Model"),
             h("th", { class: "wide" }, "Algo"),
             h("th", null, "Status"),
@@ -168,10 +168,10 @@ function fillRow(row: HTMLTableRowElement, job: Job): void {
     [dateTime(job.created_at)],
     [duration(secondsBetween(job.started_at, job.finished_at))],
   ];
-  const classes = ["", "wide", "", "wide", "", "", "num", "wide", "wide num"];
+  const columns = ["job", "env", "model", "algo wide", "status", "progress", "return num", "created wide", "duration wide num"];
   contents.forEach((content, i) => {
     const cell = cells[i];
-    cell.className = classes[i];
+    cell.className = `c-${columns[i]}`;
     const key = content.map((c) => (typeof c === "string" ? c : (c as Element).outerHTML ?? "")).join("|");
     if (cell.dataset.key === key) return; // unchanged: leave the DOM (and any hover) alone
     cell.dataset.key = key;
