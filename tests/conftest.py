@@ -169,8 +169,9 @@ class Stack:
         predicate: Callable[[dict[str, Any]], bool],
         timeout: float = 60,
         what: str = "condition",
+        token: str | None = None,
     ) -> dict[str, Any]:
-        client = self.client()
+        client = self.client(token)
         deadline = time.monotonic() + timeout
         while True:
             job = client.get(f"/api/jobs/{job_id}").json()
@@ -183,12 +184,13 @@ class Stack:
                 )
             time.sleep(0.1)
 
-    def wait_finished(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_finished(self, job_id: str, timeout: float = 60, token: str | None = None) -> dict[str, Any]:
         return self.wait_for(
             job_id,
             lambda j: j["status"] in ("succeeded", "failed", "cancelled"),
             timeout,
             "the job to finish",
+            token,
         )
 
 

@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 
 from app.db import session_scope
 from app.settings import Settings
@@ -21,13 +22,24 @@ log = logging.getLogger(__name__)
 
 
 class BufferedSink:
-    """A `rlcore.metrics.MetricsSink` that buffers points for the monitor to write."""
+    """A `rlcore.metrics.MetricsSink` that buffers points for the monitor to write.
 
-    def __init__(self) -> None:
+    Points must be in the database before the checkpoint that covers them: a worker
+    killed after a checkpoint but before the next flush would otherwise lose the points
+    between, since the resumed run starts after that checkpoint. The trainer checkpoints
+    right after logging the point that crosses `checkpoint_interval` (and at the end), so
+    that point is written synchronously.
+    """
+
+    def __init__(self, checkpoint_interval: int = 0, total_steps: int = 0, resumed_step: int = 0) -> None:
         self._lock = threading.Lock()
         self._buffer: list[tuple[int, dict[str, float]]] = []
         self.last_step: int | None = None
         self.latest: dict[str, float] | None = None
+        self.checkpoint_interval = checkpoint_interval
+        self.total_steps = total_steps
+        self.last_checkpoint = resumed_step
+        self.flush_now: Callable[[], None] | None = None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         # JSON (and PostgreSQL's json type) has no NaN or infinity: leave such values out.
@@ -36,6 +48,13 @@ class BufferedSink:
             self._buffer.append((int(step), values))
             self.last_step = int(step)
             self.latest = values
+        # Mirrors rlcore.trainer.Run.end_update's checkpoint rule.
+        interval = self.checkpoint_interval
+        crosses = bool(interval) and step - self.last_checkpoint >= interval
+        if crosses or step >= self.total_steps:
+            self.last_checkpoint = int(step)
+            if self.flush_now is not None:
+                self.flush_now()
 
     def drain(self) -> list[tuple[int, dict[str, float]]]:
         with self._lock:
@@ -57,17 +76,25 @@ class JobMonitor(threading.Thread):
         self.cancel = threading.Event()
         self.lost = threading.Event()  # another attempt owns the job now: stop, write nothing
         self._done = threading.Event()
+        # One flush at a time, so points reach the database in step order (the event
+        # stream's cursor relies on it) whichever thread flushes.
+        self._flush_lock = threading.Lock()
+        sink.flush_now = self.flush
 
     def should_stop(self) -> bool:
         """The trainer's stop callback: a cheap flag read, no database query."""
-        return self.cancel.is_set() or self.lost.is_set() or SHUTDOWN.is_set()
+        stop = self.cancel.is_set() or self.lost.is_set() or SHUTDOWN.is_set()
+        if stop:
+            self.flush()  # the stop checkpoint follows: its points go first
+        return stop
 
     def flush(self) -> None:
         """Write buffered points now."""
-        points = self.sink.drain()
-        if points and not self.lost.is_set():
-            with session_scope(self.settings.database_url) as session:
-                insert_points(session, self.claim.job_id, points)
+        with self._flush_lock:
+            points = self.sink.drain()
+            if points and not self.lost.is_set():
+                with session_scope(self.settings.database_url) as session:
+                    insert_points(session, self.claim.job_id, points)
 
     def beat(self) -> None:
         with session_scope(self.settings.database_url) as session:

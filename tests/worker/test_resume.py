@@ -1,0 +1,61 @@
+"""A worker killed mid-job: the job resumes from its checkpoint; every step's point exactly once.
+
+Also: a job whose worker keeps dying is failed after 3 attempts instead of looping.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.db import session_scope
+from app.models import Job, utcnow
+from rlcore.trainer import last_checkpoint_step
+from tests.conftest import Stack
+from worker.reaper import reap_once
+
+
+def test_sigkill_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
+    spec = {"total_steps": 30_000, "num_envs": 2, "rollout_length": 50, "checkpoint_interval": 1000}
+    job = stack.submit(**spec)
+    job_dir = stack.settings.job_dir(job["id"])
+    stack.wait_for(
+        job["id"],
+        lambda j: j["step"] >= 6000 and (last_checkpoint_step(job_dir) or 0) >= 3000,
+        what="a checkpoint",
+    )
+    stack.worker.kill()
+    killed_at = stack.client().get(f"/api/jobs/{job['id']}").json()
+    assert killed_at["status"] == "running" and killed_at["step"] < spec["total_steps"]
+    checkpoint = last_checkpoint_step(job_dir)
+    assert checkpoint is not None and checkpoint > 0
+
+    stack.worker.start()
+    done = stack.wait_finished(job["id"], timeout=120)
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2
+    assert done["resumed_from_step"] is not None and done["resumed_from_step"] >= checkpoint
+    messages = [h["message"] or "" for h in done["history"]]
+    assert any("re-queued" in m for m in messages), messages
+    assert any("resumed from checkpoint" in m for m in messages), messages
+
+    stored = stack.client().get(f"/api/jobs/{job['id']}/metrics", params={"max_points": 0}).json()
+    steps = stored["series"]["perf/sps"]["steps"]
+    batch = spec["num_envs"] * spec["rollout_length"]
+    assert steps == list(range(batch, spec["total_steps"] + 1, batch))  # every step once, none lost
+    assert done["points_written"] == len(steps)
+
+
+def test_job_whose_worker_keeps_dying_fails_after_three_attempts(stack: Stack) -> None:
+    # A job that was started 3 times and whose worker went silent: the reaper gives up on it.
+    job = stack.submit(total_steps=200)
+    stack.wait_finished(job["id"])
+    with session_scope(stack.settings.database_url) as session:
+        row = session.get(Job, job["id"])
+        assert row is not None
+        row.status, row.attempts = "running", 3
+        row.heartbeat_at = utcnow() - timedelta(seconds=stack.settings.heartbeat_timeout * 3)
+    assert reap_once(stack.settings, None) == []
+    failed = stack.client().get(f"/api/jobs/{job['id']}").json()
+    assert failed["status"] == "failed"
+    assert "gave up after 3 attempts" in failed["error"]
+    assert failed["history"][-1]["status"] == "failed"
