@@ -1,7 +1,7 @@
 """Browser-test fixtures: Debian's chromium driven by Playwright, a built dashboard, a server.
 
-- `server`: the service engineer's `live_server` fixture (uvicorn + a real Celery worker)
-  when tests/conftest.py provides it; otherwise `rlserve up` in a temporary data folder.
+- `server`: tests/conftest.py's `live_server` (uvicorn + a real Celery worker, embedded
+  SQLite + filesystem broker), started after the dashboard is built so the API serves it.
 - `page`: a fresh browser context whose test fails on any console error or page error;
   `page_errors.allow(pattern)` lets a test accept an error it provokes on purpose.
 """
@@ -11,16 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -41,67 +36,17 @@ def dashboard_built() -> Path:
     if stale:
         npm = shutil.which("npm")
         if npm is None:
-            pytest.fail("frontend/dist is missing or stale and npm is not installed: cd frontend && npm ci && npm run build")
+            pytest.fail("frontend/dist is missing or stale and there is no npm to build it")
         if not (FRONTEND / "node_modules").is_dir():
             subprocess.run([npm, "ci"], cwd=FRONTEND, check=True)
         subprocess.run([npm, "run", "build"], cwd=FRONTEND, check=True)
     return dist.parent
 
 
-@dataclass
-class Server:
-    url: str
-    token: str
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def _own_server(tmp_path_factory: pytest.TempPathFactory, dashboard_built: Path) -> Iterator[Server]:
-    """`rlserve up` (API + one worker) in a temporary data folder."""
-    data = tmp_path_factory.mktemp("rlserve-data")
-    env = {**os.environ, "RLSERVE_DATA_DIR": str(data), "RLSERVE_FRONTEND_DIR": str(dashboard_built)}
-    rlserve = [sys.executable, "-c", "from app.cli import main; main()"]
-    token = subprocess.run([*rlserve, "token", "create", "browser"], env=env, check=True, capture_output=True, text=True)
-    token_value = token.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    log = (data / "up.log").open("w")
-    process = subprocess.Popen([*rlserve, "up", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"rlserve up did not start:\n{(data / 'up.log').read_text()}")
-        time.sleep(0.2)
-    yield Server(url, token_value)
-    process.send_signal(signal.SIGINT)  # `up` stops its worker on the way out
-    try:
-        process.wait(40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
-
-
-@pytest.fixture(scope="session")
-def server(request: pytest.FixtureRequest, dashboard_built: Path) -> Server:
-    try:
-        live = request.getfixturevalue("live_server")
-    except pytest.FixtureLookupError:
-        return request.getfixturevalue("_own_server")
-    return Server(live.url.rstrip("/"), live.token)
+def server(dashboard_built: Path, live_server):  # type: ignore[no-untyped-def]
+    """The service with the built dashboard (tests/conftest.py): `.url`, `.token`, `.client()`."""
+    return live_server
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +90,7 @@ def page(browser, page_errors: PageErrors) -> Iterator[object]:  # type: ignore[
 
 
 @pytest.fixture
-def signed_in(page, server: Server):  # type: ignore[no-untyped-def]
+def signed_in(page, server):  # type: ignore[no-untyped-def]
     """The page, logged in the way a user does: the URL that `rlserve up` prints."""
     page.goto(f"{server.url}/?token={server.token}#/")
     page.wait_for_selector("table.jobs")

@@ -3,37 +3,41 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
 
-Server = object  # conftest.Server: .url, .token, .client()
-
-
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # Tiny jobs: a few seconds each on one CPU worker.
-TINY = {"algo": "ppo", "model": "mlp", "env_id": "CartPole-v0", "num_envs": 4, "rollout_length": 32, "minibatches": 2}
+TINY = {
+    "algo": "ppo",
+    "model": "mlp",
+    "env_id": "CartPole-v0",
+    "num_envs": 4,
+    "rollout_length": 32,
+    "minibatches": 2,
+}
+BADGE = "document.querySelector('.title-row .badge')?.dataset.status"
+POINTS = "Number(document.querySelector('.panel.main .chart')?.dataset.points)"
 
 
-def wait_for(server: Server, job_id: str, statuses: set[str], timeout: float = 90) -> dict:
-    with server.client() as client:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = client.get(f"/api/jobs/{job_id}").json()
-            if job["status"] in statuses:
-                return job
-            assert time.monotonic() < deadline, f"job {job_id} still {job['status']}"
-            time.sleep(0.3)
+def wait_status(page, status: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(f"{BADGE} === '{status}'", timeout=timeout * 1000)
 
 
-def status_of(page) -> str:  # type: ignore[no-untyped-def]
-    return page.locator(".title-row .badge").get_attribute("data-status")
+def wait_points_above(page, n: int, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(f"{POINTS} > {n}", timeout=timeout * 1000)
 
 
-def test_missing_or_wrong_token_shows_how_to_get_one(page, page_errors, server: Server) -> None:  # type: ignore[no-untyped-def]
+def succeeded(server, job_id: str) -> dict:  # type: ignore[no-untyped-def]
+    job = server.wait_finished(job_id, timeout=120)
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def test_missing_or_wrong_token_shows_how_to_get_one(page, page_errors, server) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server.url}/")
     page.get_by_role("heading", name="Sign in to rlserve").wait_for()
     assert "rlserve token create NAME" in page.content()
@@ -48,7 +52,7 @@ def test_missing_or_wrong_token_shows_how_to_get_one(page, page_errors, server: 
     page.wait_for_selector("table.jobs")
 
 
-def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server: Server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     name = f"form-{uuid.uuid4().hex[:6]}"
     page.click("text=New job")
@@ -64,37 +68,32 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server: Se
 
     page.wait_for_url("**/#/jobs/*")
     job_id = page.url.rsplit("/", 1)[1]
-    main_chart = page.locator(".panel.main .chart")
     # The curve gains points while the job runs: pushed over SSE, no reload.
-    page.wait_for_function("document.querySelector('.title-row .badge')?.dataset.status === 'running'")
-    page.wait_for_function("Number(document.querySelector('.panel.main .chart')?.dataset.points) > 0")
-    first = int(main_chart.get_attribute("data-points"))
-    page.wait_for_function(
-        f"Number(document.querySelector('.panel.main .chart')?.dataset.points) > {first}", timeout=30_000
-    )
+    wait_status(page, "running")
+    wait_points_above(page, 0)
+    first = int(page.locator(".panel.main .chart").get_attribute("data-points"))
+    wait_points_above(page, first)
     assert page.locator(".live").get_attribute("data-state") == "on"
-    page.wait_for_function("document.querySelector('.title-row .badge')?.dataset.status === 'succeeded'", timeout=60_000)
-    final = wait_for(server, job_id, {"succeeded"})
-    assert int(main_chart.get_attribute("data-points")) >= first
+    wait_status(page, "succeeded")
+    job = succeeded(server, job_id)
+    assert job["latest_metrics"]
 
     # Download the policy with the button: a zip with policy.onnx and its config.
     with page.expect_download() as info:
         page.click("[data-action=onnx]")
     path = tmp_path / info.value.suggested_filename
     info.value.save_as(path)
-    assert path.suffix == ".zip"
     with zipfile.ZipFile(path) as archive:
         assert {"policy.onnx", "policy.json"} <= set(archive.namelist())
     with page.expect_download() as info:
         page.click("[data-action=csv]")
     assert info.value.suggested_filename.endswith(".csv")
 
-    # The job is in the table with its final status and return.
+    # The job is in the table with its final status.
     page.click("text=Jobs")
     row = page.locator("tr", has_text=name)
     row.wait_for()
     assert row.locator(".badge").get_attribute("data-status") == "succeeded"
-    assert final["latest_metrics"]
 
 
 def test_validation_errors_show_beside_the_field(signed_in, page_errors) -> None:  # type: ignore[no-untyped-def]
@@ -105,35 +104,39 @@ def test_validation_errors_show_beside_the_field(signed_in, page_errors) -> None
     page.fill("#f-learning_rate", "5")
     page.fill("#f-gamma", "1.5")
     page.click("button[type=submit]")
-    page.locator("#e-learning_rate").wait_for()
     page.wait_for_function("document.querySelector('#e-learning_rate').textContent.length > 0")
     assert "less than or equal to 1" in page.locator("#e-learning_rate").text_content()
     assert "less than or equal to 1" in page.locator("#e-gamma").text_content()
     assert "#/submit" in page.url  # nothing was submitted
 
 
-def test_cancel_a_running_job_from_its_page(signed_in, server: Server) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     with server.client() as client:
         spec = {**TINY, "env_id": "CartPole-v1", "total_steps": 5_000_000}
         job = client.post("/api/jobs", json={"spec": spec, "name": "to-cancel"}).json()
     page.goto(f"{server.url}/#/jobs/{job['id']}")
-    page.wait_for_function("document.querySelector('.title-row .badge')?.dataset.status === 'running'", timeout=60_000)
-    page.wait_for_function("Number(document.querySelector('.panel.main .chart')?.dataset.points) > 0")
+    wait_status(page, "running")
+    wait_points_above(page, 0)
     page.click("[data-action=cancel]")
-    page.wait_for_function("document.querySelector('.title-row .badge')?.dataset.status === 'cancelled'", timeout=20_000)
+    wait_status(page, "cancelled", timeout=20)
     assert page.locator("[data-action=retry]").is_enabled()
 
 
-def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server: Server) -> None:  # type: ignore[no-untyped-def]
+def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
+    body = {
+        "spec": {**TINY, "total_steps": 12_000},
+        "seeds": [0, 1, 2],
+        "models": ["mlp", "gru"],
+        "name": "mlp vs gru",
+    }
     with server.client() as client:
-        body = {"spec": {**TINY, "total_steps": 12_000}, "seeds": [0, 1, 2], "models": ["mlp", "gru"], "name": "mlp vs gru"}
         response = client.post("/api/groups", json=body)
-        assert response.status_code == 201, response.text
-        group = response.json()
+    assert response.status_code == 201, response.text
+    group = response.json()
     for job in group["jobs"]:
-        wait_for(server, job["id"], {"succeeded"})
+        succeeded(server, job["id"])
     page.goto(f"{server.url}/#/compare?group={group['id']}")
     legend = page.get_by_test_id("legend")
     legend.get_by_text("n=3").first.wait_for()
@@ -153,9 +156,9 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server: Serv
     page.wait_for_timeout(300)
     page.screenshot(path=str(DOCS / "compare.png"), full_page=True)
 
-    # A job page of the group, finished: curves, spec, history.
+    # A finished job of the group: curves, spec, history.
     page.locator("table.jobs a", has_text="seed 1").first.click()
-    page.wait_for_function("Number(document.querySelector('.panel.main .chart')?.dataset.points) > 0")
+    wait_points_above(page, 0)
     page.wait_for_timeout(300)
     page.screenshot(path=str(DOCS / "job.png"), full_page=True)
 
@@ -167,31 +170,29 @@ def test_phone_width_has_no_horizontal_scroll(signed_in, path: str) -> None:  # 
     page.goto(page.url.split("#")[0] + path)
     page.wait_for_selector("main h1")
     page.wait_for_timeout(300)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
 
 
-def test_100k_point_curve_renders_under_100ms(signed_in, server: Server) -> None:  # type: ignore[no-untyped-def]
-    """The worst case: the server sends all 100k points (it normally sends ~2000 per key)."""
+def test_100k_point_curve_renders_under_100ms(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    """The worst case: the server sends all 100k points (it normally sends about 2000 per key)."""
     page = signed_in
     with server.client() as client:
-        job = client.post("/api/jobs", json={"spec": {**TINY, "total_steps": 3000}, "name": "render-bench"}).json()
-    wait_for(server, job["id"], {"succeeded"})
+        job = client.post("/api/jobs", json={"spec": {**TINY, "total_steps": 3000}}).json()
+    succeeded(server, job["id"])
     n = 100_000
     steps = list(range(0, n * 100, 100))
     values = [200 * (1 - 0.99 ** (i / 100)) + (i % 7) for i in range(n)]
-    body = {
-        "job_id": job["id"],
-        "keys": ["charts/episodic_return"],
-        "total_points": n,
-        "downsampled": False,
-        "last_step": steps[-1],
-        "series": {"charts/episodic_return": {"steps": steps, "values": values}},
-    }
-    page.route("**/api/jobs/*/metrics*", lambda route: route.fulfill(content_type="application/json", body=json.dumps(body)))
+    series = {"charts/episodic_return": {"steps": steps, "values": values}}
+    body = json.dumps(
+        {"job_id": job["id"], "keys": list(series), "total_points": n, "downsampled": False}
+        | {"last_step": steps[-1], "series": series}
+    )
+    page.route(
+        "**/api/jobs/*/metrics*", lambda route: route.fulfill(content_type="application/json", body=body)
+    )
     page.goto(f"{server.url}/#/jobs/{job['id']}")
-    page.wait_for_function(f"document.querySelector('.panel.main .chart')?.dataset.points === '{n}'")
-    page.wait_for_function("document.querySelector('.panel.main .chart')?.dataset.drawMs !== undefined")
-    draw_ms = float(page.locator(".panel.main .chart").get_attribute("data-draw-ms"))
+    chart = page.locator(".panel.main .chart")
+    page.wait_for_function(f"{POINTS} === {n} && document.querySelector('.panel.main .chart').dataset.drawMs")
+    draw_ms = float(chart.get_attribute("data-draw-ms"))
     print(f"\n100k-point curve drawn in {draw_ms:.1f} ms")
     assert draw_ms < 100
