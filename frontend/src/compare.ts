@@ -14,8 +14,8 @@ export interface Variant {
   runs: Run[];
 }
 
-/** Spec fields that differ between seeds of one variant, or do not change what is learned. */
-const RUN_ONLY = new Set(["seed", "device", "torch_threads"]);
+/** Spec fields that differ between runs of one variant without changing what it learns. */
+const RUN_ONLY = new Set(["seed", "device", "torch_threads", "total_steps", "checkpoint_interval"]);
 
 /** Group runs whose specs are equal but for the seed; label each group by what sets it apart. */
 export function groupVariants(runs: Run[]): Variant[] {

@@ -20,8 +20,10 @@ export class SseParser {
 
   push(text: string, emit: (message: SseMessage) => void): void {
     this.buffer += text;
-    const lines = this.buffer.split(/\r\n|\r|\n/);
-    this.buffer = lines.pop() ?? ""; // an incomplete last line waits for more text
+    // A trailing "\r" may be half of a "\r\n" split across chunks: wait for the next chunk.
+    const complete = this.buffer.endsWith("\r") ? this.buffer.slice(0, -1) : this.buffer;
+    const lines = complete.split(/\r\n|\r|\n/);
+    this.buffer = (lines.pop() ?? "") + this.buffer.slice(complete.length); // an incomplete last line waits
     for (const line of lines) this.line(line, emit);
   }
 
