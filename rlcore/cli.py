@@ -60,6 +60,9 @@ class ProgressSink:
             sps=f"{metrics.get('perf/sps', 0):7.0f}",
         )
 
+    def flush(self) -> None:
+        """A progress bar keeps nothing."""
+
 
 @app.command("train")
 def train_command(

@@ -12,6 +12,14 @@ class MetricsSink(Protocol):
 
     def log(self, step: int, metrics: dict[str, float]) -> None: ...
 
+    def flush(self) -> None:
+        """Make every point logged so far durable.
+
+        Called before each checkpoint: a run resumed from that checkpoint does not
+        report those points again, so a sink that buffers must not lose them.
+        """
+        ...
+
 
 class JsonlSink:
     """Appends one JSON line per point, e.g. `metrics.jsonl` in a run folder."""
@@ -22,6 +30,9 @@ class JsonlSink:
     def log(self, step: int, metrics: dict[str, float]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
+
+    def flush(self) -> None:
+        """Nothing to do: every point is written when logged."""
 
     def drop_after(self, step: int) -> None:
         """Forget points past `step`: a resumed run writes them again from its checkpoint."""
@@ -40,3 +51,7 @@ class FanOut:
     def log(self, step: int, metrics: dict[str, float]) -> None:
         for sink in self.sinks:
             sink.log(step, metrics)
+
+    def flush(self) -> None:
+        for sink in self.sinks:
+            sink.flush()

@@ -171,6 +171,8 @@ class Run:
 
     def checkpoint(self) -> Path:
         """Save everything needed to continue this run exactly where it is."""
+        if self.sink is not None:
+            self.sink.flush()
         self.last_checkpoint_step = self.global_step
         return save_checkpoint(
             self.out_dir / CHECKPOINTS,

@@ -16,9 +16,13 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.points: list[tuple[int, dict[str, float]]] = []
+        self.flushed_at: list[int] = []
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.points.append((step, metrics))
+
+    def flush(self) -> None:
+        self.flushed_at.append(self.points[-1][0] if self.points else 0)
 
     def values(self, key: str) -> list[float]:
         return [m[key] for _, m in self.points if key in m]

@@ -52,6 +52,7 @@ def test_resume_continues_exactly(make_spec, sink, tmp_path: Path) -> None:
     finished = train(spec, tmp_path / "resumed", sink=sink)
     assert not finished.stopped and finished.steps == spec.total_steps
     assert [step for step, _ in sink.points] == [128 * i for i in range(1, 7)]
+    assert sink.flushed_at == [256, 768], "the sink is flushed before every checkpoint"
 
     straight = load_file(tmp_path / "straight" / "policy.safetensors")
     resumed = load_file(tmp_path / "resumed" / "policy.safetensors")
