@@ -67,6 +67,12 @@ def worker_argv(settings: Any, queues: str, concurrency: int, loglevel: str) -> 
     names = ",".join(settings.queue_name(q.strip()) for q in queues.split(",") if q.strip())
     return [
         "worker",
+        # Jobs run in a thread of the worker process, not in a forked pool child: CUDA is
+        # never initialised before a fork (celery#3402), and the warm shutdown that SIGTERM
+        # or Ctrl-C starts reaches the job (worker/shutdown.py), which checkpoints and is
+        # re-queued instead of being killed.
+        "--pool",
+        "threads",
         "--queues",
         names,
         "--concurrency",

@@ -91,6 +91,12 @@ class WorkerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def interrupt(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send `sig` to the worker's main process only (as `docker stop` does); its exit code."""
+        assert self.process is not None and self.process.poll() is None, "the worker is not running"
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

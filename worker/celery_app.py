@@ -7,6 +7,9 @@ tasks. Design choices against known Celery traps:
 - JSON only: no pickle from anyone who can reach the broker.
 - `acks_late` + `reject_on_worker_lost` + prefetch 1: a task whose worker dies is not
   lost, and a worker holds no job it has not started.
+- The `threads` pool with one job per process: nothing forks after the parent imported
+  torch (celery#3402), and SIGTERM/Ctrl-C's warm shutdown reaches the running job, which
+  checkpoints and is re-queued (worker/shutdown.py).
 - Redis `visibility_timeout` far above any job (celery#5935): a long job is never
   delivered twice because it ran long; dead workers are found by heartbeats instead
   (worker/reaper.py), and a duplicate delivery is harmless anyway because a task must
@@ -58,6 +61,9 @@ def create_celery(settings: Settings, include: list[str] | None = None) -> Celer
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
+        # One job per worker process, in a thread: no fork before CUDA (celery#3402), and a
+        # warm shutdown stops the job gracefully (worker/shutdown.py).
+        worker_pool="threads",
         task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (cpu, gpu)],
         task_default_queue=cpu,
         task_queue_max_priority=9,

@@ -48,8 +48,6 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
         spec = TrainSpec.model_validate(claim.spec)
         device = str(resolve_device(spec.device))
         resumed = last_checkpoint_step(out_dir) if out_dir.exists() else None
-        sink.checkpoint_interval, sink.total_steps = spec.checkpoint_interval, spec.total_steps
-        sink.last_checkpoint = resumed or 0
         with session_scope(settings.database_url) as session:
             job = owned_job(session, claim)
             if job is None:

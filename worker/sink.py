@@ -24,21 +24,17 @@ log = logging.getLogger(__name__)
 class BufferedSink:
     """A `rlcore.metrics.MetricsSink` that buffers points for the monitor to write.
 
-    Points must be in the database before the checkpoint that covers them: a worker
-    killed after a checkpoint but before the next flush would otherwise lose the points
-    between, since the resumed run starts after that checkpoint. The trainer checkpoints
-    right after logging the point that crosses `checkpoint_interval` (and at the end), so
-    that point is written synchronously.
+    `log` only appends under a lock; the monitor thread writes the buffer every
+    `flush_interval`. The trainer calls `flush` before every checkpoint: a run resumed
+    from that checkpoint does not report the points before it again, so they must be in
+    the database before the checkpoint exists, and `flush` writes them synchronously.
     """
 
-    def __init__(self, checkpoint_interval: int = 0, total_steps: int = 0, resumed_step: int = 0) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._buffer: list[tuple[int, dict[str, float]]] = []
         self.last_step: int | None = None
         self.latest: dict[str, float] | None = None
-        self.checkpoint_interval = checkpoint_interval
-        self.total_steps = total_steps
-        self.last_checkpoint = resumed_step
         self.flush_now: Callable[[], None] | None = None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -48,13 +44,11 @@ class BufferedSink:
             self._buffer.append((int(step), values))
             self.last_step = int(step)
             self.latest = values
-        # Mirrors rlcore.trainer.Run.end_update's checkpoint rule.
-        interval = self.checkpoint_interval
-        crosses = bool(interval) and step - self.last_checkpoint >= interval
-        if crosses or step >= self.total_steps:
-            self.last_checkpoint = int(step)
-            if self.flush_now is not None:
-                self.flush_now()
+
+    def flush(self) -> None:
+        """Write every buffered point to the database now (the trainer is about to checkpoint)."""
+        if self.flush_now is not None:
+            self.flush_now()
 
     def drain(self) -> list[tuple[int, dict[str, float]]]:
         with self._lock:
@@ -83,10 +77,7 @@ class JobMonitor(threading.Thread):
 
     def should_stop(self) -> bool:
         """The trainer's stop callback: a cheap flag read, no database query."""
-        stop = self.cancel.is_set() or self.lost.is_set() or SHUTDOWN.is_set()
-        if stop:
-            self.flush()  # the stop checkpoint follows: its points go first
-        return stop
+        return self.cancel.is_set() or self.lost.is_set() or SHUTDOWN.is_set()
 
     def flush(self) -> None:
         """Write buffered points now."""

@@ -8,8 +8,8 @@ from celery.signals import worker_init, worker_process_init
 from app.db import forget_engines, upgrade
 from app.lifecycle import TASK_NAME
 from app.settings import Settings
+from worker import shutdown  # noqa: F401  (connects the graceful-stop signal handler)
 from worker.runner import execute_job
-from worker.shutdown import install_sigterm_handler
 
 
 def _settings(task: object) -> Settings:
@@ -34,10 +34,9 @@ def _on_worker_init(sender: object = None, **_: object) -> None:
     )
     upgrade(settings.database_url)
     reap_once(settings, getattr(sender, "app", None))
-    forget_engines()  # the pool forks after this; children open their own connections
+    forget_engines()  # a forking pool (if one is chosen) must not share these connections
 
 
 @worker_process_init.connect
 def _on_process_init(**_: object) -> None:
     forget_engines()
-    install_sigterm_handler()

@@ -1,10 +1,14 @@
 """A worker killed mid-job: the job resumes from its checkpoint; every step's point exactly once.
 
+A worker asked to stop (SIGTERM, Ctrl-C) stops its job at once, checkpointed, back in the queue.
+
 Also: a job whose worker keeps dying is failed after 3 attempts instead of looping.
 """
 
 from __future__ import annotations
 
+import signal
+import time
 from datetime import timedelta
 
 from app.db import session_scope
@@ -43,6 +47,38 @@ def test_sigkill_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
     batch = spec["num_envs"] * spec["rollout_length"]
     assert steps == list(range(batch, spec["total_steps"] + 1, batch))  # every step once, none lost
     assert done["points_written"] == len(steps)
+
+
+def test_worker_shutdown_requeues_the_job_with_a_checkpoint(stack: Stack) -> None:
+    # No periodic checkpoint: the one the job resumes from is written because of the stop.
+    spec = {"total_steps": 40_000, "num_envs": 2, "rollout_length": 50, "checkpoint_interval": 0}
+    job = stack.submit(**spec)
+    job_dir = stack.settings.job_dir(job["id"])
+    stack.wait_for(job["id"], lambda j: j["status"] == "running" and j["step"] >= 2000, what="progress")
+    assert last_checkpoint_step(job_dir) is None
+
+    # SIGTERM is `docker stop` and `rlserve up`'s stop; SIGINT is Ctrl-C on `rlserve worker`.
+    sig = signal.SIGTERM if stack.backend == "embedded" else signal.SIGINT
+    asked = time.monotonic()
+    stack.worker.interrupt(sig, timeout=15)
+    assert time.monotonic() - asked < 10, "the worker did not stop its job promptly"
+    stopped = stack.client().get(f"/api/jobs/{job['id']}").json()
+    assert stopped["status"] == "queued", stopped  # re-queued by the worker, not by the reaper
+    assert "worker shut down at step" in stopped["history"][-1]["message"]
+    assert stopped["attempts"] == 0  # a shutdown does not count against the job
+    checkpoint = last_checkpoint_step(job_dir)
+    assert checkpoint is not None and 2000 <= checkpoint < spec["total_steps"]
+    assert stopped["step"] == checkpoint  # the points up to the checkpoint are all stored
+
+    stack.worker.start()
+    done = stack.wait_finished(job["id"], timeout=120)
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 1 and done["resumed_from_step"] == checkpoint
+    stored = stack.client().get(f"/api/jobs/{job['id']}/metrics", params={"max_points": 0}).json()
+    steps = stored["series"]["perf/sps"]["steps"]
+    batch = spec["num_envs"] * spec["rollout_length"]
+    assert steps == list(range(batch, spec["total_steps"] + 1, batch))  # every step once
+    assert not stack.server_errors
 
 
 def test_job_whose_worker_keeps_dying_fails_after_three_attempts(stack: Stack) -> None:
