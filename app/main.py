@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import upgrade
-from app.routes import events, groups, jobs, meta, metrics
+from app.routes import events, groups, jobs, meta, metrics, user_events
 from app.settings import Settings
 
 log = logging.getLogger("rlserve.api")
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
     app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected_error)
-    for module in (jobs, metrics, events, groups, meta):
+    for module in (jobs, metrics, events, user_events, groups, meta):
         app.include_router(module.router)
 
     frontend = Path(os.environ.get("RLSERVE_FRONTEND_DIR", FRONTEND_DIST))

@@ -220,3 +220,16 @@ class EndEventData(BaseModel):
 
     job_id: str
     status: JobStatusName
+
+
+# -- Server-Sent Events (`GET /api/events`): all the user's jobs -----------------------------------
+#
+# `event: job` carries a `Job` (as GET /api/jobs/{id} answers); `event: points` the
+# notice below. Event ids are the last status event's id, for Last-Event-ID.
+
+
+class PointsEventData(BaseModel):
+    """`event: points`: a running job has new metric points stored, up to `last_step`."""
+
+    job_id: str
+    last_step: int

@@ -1,0 +1,167 @@
+"""`/api/events`: one Server-Sent Events stream with the changes of all the user's jobs.
+
+What the jobs table and the compare page need to stay current without polling the API:
+
+- `event: job`, data: the job (as `GET /api/jobs/{id}` answers) whenever its status
+  changes (a new entry in its history) or, while it is queued or running, whenever its
+  progress, latest metrics or cancel flag change (the worker writes them with each
+  heartbeat).
+- `event: points`, data `{"job_id", "last_step"}`: new metric points were stored for a
+  running job, up to `last_step`. The compare page fetches the job's metrics on it.
+
+Like the per-job stream, it polls the database (the source of truth) every
+`POLL_SECONDS` rather than a pub/sub channel. On connect it sends the current state of
+every queued or running job; event ids are the id of the last status event seen, so a
+reconnect with Last-Event-ID also gets, once, every job whose status changed meanwhile.
+`?group=` restricts the stream to one group's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Select, func, select
+from starlette.concurrency import run_in_threadpool
+
+from app import schemas
+from app.auth import UserDep
+from app.db import session_scope
+from app.deps import SessionDep, SettingsDep
+from app.models import Group, Job, JobEvent, JobStatus, MetricPoint
+from app.services import job_out
+from app.settings import Settings
+
+router = APIRouter(prefix="/api", tags=["events"])
+POLL_SECONDS = 0.2
+KEEPALIVE_SECONDS = 15.0
+ACTIVE = (JobStatus.queued, JobStatus.running)
+
+Signature = tuple[object, ...]
+
+
+@dataclass
+class Watch:
+    """What this stream has told its client so far."""
+
+    user_id: int
+    group_id: str | None
+    status_id: int = 0  # last status event sent (the event id)
+    seen: dict[str, Signature] = field(default_factory=dict)  # active jobs: last state sent
+    points: dict[str, int] = field(default_factory=dict)  # running jobs: last point step sent
+
+    def jobs(self) -> Select[tuple[Job]]:
+        query = select(Job).where(Job.user_id == self.user_id)
+        return query if self.group_id is None else query.where(Job.group_id == self.group_id)
+
+    def job_ids(self) -> Select[tuple[str]]:
+        query = select(Job.id).where(Job.user_id == self.user_id)
+        return query if self.group_id is None else query.where(Job.group_id == self.group_id)
+
+
+def _signature(job: Job) -> Signature:
+    return (job.status, job.last_step, job.points_written, job.cancel_requested, job.heartbeat_at is None)
+
+
+def _latest_status_id(settings: Settings, watch: Watch) -> int:
+    with session_scope(settings.database_url) as session:
+        return session.scalar(select(func.max(JobEvent.id)).where(JobEvent.job_id.in_(watch.job_ids()))) or 0
+
+
+def _poll(settings: Settings, watch: Watch) -> list[tuple[str, str]]:
+    """The (event, data) pairs that bring the client up to date; advances `watch`."""
+    with session_scope(settings.database_url) as session:
+        changed_rows = session.execute(
+            select(JobEvent.id, JobEvent.job_id)
+            .where(JobEvent.id > watch.status_id, JobEvent.job_id.in_(watch.job_ids()))
+            .order_by(JobEvent.id)
+        ).all()
+        changed = dict.fromkeys(job_id for _, job_id in changed_rows)
+        if changed_rows:
+            watch.status_id = changed_rows[-1][0]
+        active = session.scalars(watch.jobs().where(Job.status.in_(ACTIVE))).all()
+        for job in active:
+            if watch.seen.get(job.id) != _signature(job):
+                changed.setdefault(job.id)
+        # A job that left the active set finished: sent even if its status event's id was
+        # committed out of order (PostgreSQL hands out ids before commit) and so skipped.
+        active_ids = {job.id for job in active}
+        for job_id in watch.seen.keys() - active_ids:
+            changed.setdefault(job_id)
+        running = [job.id for job in active if job.status == JobStatus.running]
+        last_points = (
+            dict(
+                session.execute(
+                    select(MetricPoint.job_id, func.max(MetricPoint.step))
+                    .where(MetricPoint.job_id.in_(running))
+                    .group_by(MetricPoint.job_id)
+                ).all()
+            )
+            if running
+            else {}
+        )
+        out: list[tuple[str, str]] = []
+        jobs = session.scalars(select(Job).where(Job.id.in_(list(changed)))).all() if changed else []
+        by_id = {job.id: job for job in jobs}
+        for job_id in changed:
+            job = by_id.get(job_id)
+            if job is None:  # deleted meanwhile
+                continue
+            out.append(("job", job_out(job).model_dump_json()))
+        for job_id, step in last_points.items():
+            if step is not None and step > watch.points.get(job_id, -1):
+                watch.points[job_id] = int(step)
+                data = schemas.PointsEventData(job_id=job_id, last_step=int(step))
+                out.append(("points", data.model_dump_json()))
+        watch.seen = {job.id: _signature(job) for job in active}
+        watch.points = {k: v for k, v in watch.points.items() if k in active_ids}
+        return out
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "job and points events"}},
+)
+async def user_events(
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    group: Annotated[str | None, Query(max_length=32, description="Only this group's jobs.")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> StreamingResponse:
+    """Status, progress and new-point notices for all the user's jobs (or one group's)."""
+    if group is not None:
+        found = session.get(Group, group) if group.isalnum() else None
+        if found is None or found.user_id != user.id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group} not found")
+    session.close()  # the stream holds no session between polls
+    watch = Watch(user.id, group)
+    try:
+        watch.status_id = max(int(last_event_id or ""), 0)
+    except ValueError:
+        watch.status_id = await run_in_threadpool(_latest_status_id, settings, watch)
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        last_sent = time.monotonic()
+        while True:
+            events = await run_in_threadpool(_poll, settings, watch)
+            for event, data in events:
+                yield f"id: {watch.status_id}\nevent: {event}\ndata: {data}\n\n"
+                last_sent = time.monotonic()
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
+            await asyncio.sleep(POLL_SECONDS)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
