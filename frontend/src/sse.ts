@@ -54,6 +54,8 @@ export interface StreamHandlers {
   onState?: (connected: boolean) => void;
   /** Resume after this event id, as if reconnecting (skips what the caller already has). */
   lastEventId?: string;
+  /** Called once if the server refuses the stream (a 4xx): it is not retried. */
+  onGiveUp?: () => void;
 }
 
 /** Follow an SSE endpoint until the returned function is called; reconnects on its own. */
@@ -87,7 +89,11 @@ export function openStream(path: string, handlers: StreamHandlers): () => void {
       } catch {
         // network error or abort: retry below unless closed
       }
-      if (controller.signal.aborted || !again) break;
+      if (controller.signal.aborted) break;
+      if (!again) {
+        handlers.onGiveUp?.();
+        break;
+      }
       handlers.onState?.(false);
       failures += 1;
       const delay = Math.min(parser.retryMs ?? 1000 * 2 ** (failures - 1), 10_000);

@@ -160,3 +160,9 @@ export interface MetricsEventData {
   job_id: string;
   points: MetricPoint[];
 }
+
+/** `event: points` of GET /api/events: a running job has points stored up to `last_step`. */
+export interface PointsEventData {
+  job_id: string;
+  last_step: number;
+}

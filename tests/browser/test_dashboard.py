@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -10,6 +12,9 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# `RLSERVE_SCREENSHOTS=docs` writes the README's screenshots to docs/; otherwise they go to
+# the test's tmp_path, so a test run leaves the git tree clean.
+SCREENSHOTS_TO_DOCS = os.environ.get("RLSERVE_SCREENSHOTS") == "docs"
 # Tiny jobs: a few seconds each on one CPU worker.
 TINY = {
     "algo": "ppo",
@@ -123,8 +128,9 @@ def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type:
     assert page.locator("[data-action=retry]").is_enabled()
 
 
-def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
+    shots = DOCS if SCREENSHOTS_TO_DOCS else tmp_path
     body = {
         "spec": {**TINY, "total_steps": 12_000},
         "seeds": [0, 1, 2],
@@ -154,13 +160,41 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server) -> N
     page.select_option("#c-band", "t95")
     page.select_option("#c-x", "step")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(DOCS / "compare.png"), full_page=True)
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
 
     # A finished job of the group: curves, spec, history.
     page.locator("table.jobs a", has_text="seed 1").first.click()
     wait_points_above(page, 0)
     page.wait_for_timeout(300)
-    page.screenshot(path=str(DOCS / "job.png"), full_page=True)
+    page.screenshot(path=str(shots / "job.png"), full_page=True)
+    assert (shots / "job.png").stat().st_size > 0
+
+
+def test_jobs_table_status_is_pushed_not_polled(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    """The table learns of status changes over GET /api/events; it does not poll GET /api/jobs."""
+    page = signed_in
+    lists: list[float] = []
+    is_list = lambda r: r.method == "GET" and "/api/jobs?" in r.url  # noqa: E731
+    page.on("request", lambda r: is_list(r) and lists.append(time.monotonic()))
+    page.wait_for_function("document.querySelector('.page-head .live')?.dataset.state === 'on'")
+    page.wait_for_timeout(500)
+    before = len(lists)
+    with server.client() as client:
+        job = client.post(
+            "/api/jobs", json={"spec": {**TINY, "total_steps": 40_000}, "name": "pushed"}
+        ).json()
+    badge = f"document.querySelector('tr[data-job=\"{job['id']}\"] .badge')?.dataset.status"
+    started = time.monotonic()
+    page.wait_for_function(f"{badge} === 'running'", timeout=30_000)
+    bar = f"Number(document.querySelector('tr[data-job=\"{job['id']}\"] [role=progressbar]')?.ariaValueNow)"
+    page.wait_for_function(f"{badge} === 'running' && {bar} > 0 && {bar} < 100", timeout=30_000)
+    page.wait_for_function(f"{badge} === 'succeeded'", timeout=90_000)
+    elapsed = time.monotonic() - started
+    # One list request to show the new row; none for its status changes or progress
+    # (the old table polled every second while a job was active).
+    fetched = len(lists) - before
+    assert elapsed > 2 and fetched <= 1, f"{fetched} GET /api/jobs in {elapsed:.1f} s"
+    assert page.locator(f"tr[data-job='{job['id']}'] .progress-text").text_content().startswith("100%")
 
 
 @pytest.mark.parametrize("path", ["#/", "#/submit", "#/compare"])

@@ -1,7 +1,10 @@
 // Compare page: a group (or selected jobs) on one chart; per variant the mean over seeds and
 // a 95% t-interval or min-max band; x axis env steps or wall time; smoothing.
+// Live: GET /api/events (?group=) pushes job changes and new-point notices; the page then
+// fetches the metrics of the jobs that changed, at most once per METRICS_THROTTLE_MS.
 
 import { getGroup, getJob, getMetrics, listGroups } from "../api";
+import { followJobs } from "../jobstream";
 import { LineChart, PALETTE, type LineSpec } from "../charts";
 import { curves, finalScore, groupVariants, toWallTime, type Run, type Variant } from "../compare";
 import { h, render } from "../dom";
@@ -9,10 +12,10 @@ import { compact, dateTime } from "../format";
 import { href, replaceParams, type Route } from "../router";
 import type { BandKind } from "../stats";
 import { METRIC, type Job, type MetricsOut } from "../types";
-import { errorBox, isFinished, shortId, spinner, statusBadge } from "../widgets";
+import { errorBox, shortId, spinner, statusBadge } from "../widgets";
 
 const MAX_POINTS = 1000;
-const REFRESH_MS = 3000;
+const METRICS_THROTTLE_MS = 400;
 const METRICS: Record<string, string> = {
   [METRIC.return]: "Episode return",
   [METRIC.evalReturn]: "Eval return",
@@ -50,6 +53,8 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   let metrics = new Map<string, MetricsOut>();
   let timer = 0;
   let stopped = false;
+  let loaded = false;
+  const stale = new Set<string>(); // jobs whose metrics changed since they were fetched
 
   const controls = buildControls(settings, () => {
     replaceParams({ group: group ?? undefined, jobs: ids.join(",") || undefined, metric: settings.metric, x: settings.x, band: settings.band, smooth: settings.smoothing });
@@ -100,26 +105,69 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
     render(summary, summaryTable(variants, settings.metric));
   }
 
+  const metricKeys = () => [...new Set([settings.metric in METRICS ? settings.metric : METRIC.return, ...Object.keys(METRICS), METRIC.wallTime])];
+
   async function load(): Promise<void> {
     window.clearTimeout(timer);
+    timer = 0;
+    stale.clear();
     try {
       jobs = group ? (await getGroup(group)).jobs : await Promise.all(ids.map(getJob));
-      const keys = [settings.metric in METRICS ? settings.metric : METRIC.return, ...Object.keys(METRICS), METRIC.wallTime];
-      const results = await Promise.all(jobs.map((job) => getMetrics(job.id, [...new Set(keys)], MAX_POINTS)));
+      const results = await Promise.all(jobs.map((job) => getMetrics(job.id, metricKeys(), MAX_POINTS)));
       metrics = new Map(results.map((m) => [m.job_id, m]));
       if (stopped) return;
+      loaded = true;
       render(message);
       draw();
     } catch (error) {
       render(message, errorBox(`Could not load the comparison: ${(error as Error).message}`));
     }
-    if (!stopped && jobs.some((job) => !isFinished(job.status))) timer = window.setTimeout(load, REFRESH_MS);
   }
 
-  load();
+  /** Fetch the metrics of the jobs marked stale, then redraw; throttled. */
+  function refreshStale(): void {
+    if (timer || !loaded) return;
+    timer = window.setTimeout(async () => {
+      const wanted = [...stale];
+      stale.clear();
+      try {
+        const results = await Promise.all(wanted.map((id) => getMetrics(id, metricKeys(), MAX_POINTS)));
+        for (const m of results) metrics.set(m.job_id, m);
+        if (!stopped) draw();
+      } catch (error) {
+        render(message, errorBox(`Could not update the comparison: ${(error as Error).message}`));
+      }
+      timer = 0;
+      if (stale.size && !stopped) refreshStale();
+    }, METRICS_THROTTLE_MS);
+  }
+
+  function shown(id: string): boolean {
+    return jobs.some((job) => job.id === id);
+  }
+
+  const close = followJobs(group, {
+    onConnected: load,
+    onFallback: load,
+    onJob: (job) => {
+      if (!shown(job.id)) return;
+      const before = jobs.find((j) => j.id === job.id);
+      jobs = jobs.map((j) => (j.id === job.id ? job : j));
+      // A finished job's last points are stored before its status changes: fetch them.
+      if (before?.status !== job.status) stale.add(job.id);
+      if (stale.size) refreshStale();
+      else if (loaded) render(summary, summaryTable(groupVariants(runs()), settings.metric));
+    },
+    onPoints: ({ job_id, last_step }) => {
+      if (!shown(job_id) || (metrics.get(job_id)?.last_step ?? -1) >= last_step) return;
+      stale.add(job_id);
+      refreshStale();
+    },
+  });
   return () => {
     stopped = true;
     window.clearTimeout(timer);
+    close();
     chart?.destroy();
   };
 }

@@ -1,14 +1,17 @@
 // The jobs table: live status, progress, latest return; filters kept in the URL.
+// Changes are pushed over GET /api/events; the list is fetched when the stream (re)connects,
+// when a job the table does not show yet appears, and slowly while the stream is down.
 
 import { listJobs, type JobFilters } from "../api";
 import { h, render } from "../dom";
+import { followJobs } from "../jobstream";
 import { compact, dateTime, duration, secondsBetween } from "../format";
 import { href, navigate, replaceParams, type Route } from "../router";
 import { JOB_STATUSES, METRIC, type Job, type JobStatus } from "../types";
-import { errorBox, isFinished, jobTitle, progressBar, shortId, statusBadge } from "../widgets";
+import { errorBox, jobTitle, progressBar, shortId, statusBadge } from "../widgets";
 
-const ACTIVE_REFRESH_MS = 1000;
-const IDLE_REFRESH_MS = 5000;
+/** A burst of new jobs (a group) costs one list request, not one each. */
+const NEW_JOB_REFRESH_MS = 300;
 
 export function jobsPage(root: HTMLElement, route: Route): () => void {
   const filters: JobFilters = {
@@ -22,6 +25,9 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
   const compareButton = h("button", { type: "button", disabled: true, onclick: () => compareSelected() }, "Compare selected");
   let timer = 0;
   let stopped = false;
+  let jobs: Job[] = [];
+  let loading: Promise<void> | null = null;
+  let again = false;
 
   function compareSelected(): void {
     navigate("/compare", { jobs: [...selected].join(",") });
@@ -99,29 +105,69 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
     ),
   );
 
-  async function refresh(): Promise<void> {
+  /** Fetch the list; one request at a time, and one more if asked meanwhile. */
+  function refresh(): Promise<void> {
     window.clearTimeout(timer);
-    let jobs: Job[] = [];
-    try {
-      jobs = (await listJobs(filters)).items;
-      render(message);
-      renderRows(tbody, jobs, selected, onSelect);
-    } catch (error) {
-      render(message, errorBox(`Could not load jobs: ${(error as Error).message}`));
+    if (loading) {
+      again = true;
+      return loading;
     }
-    if (stopped) return;
-    const active = jobs.some((job) => !isFinished(job.status));
-    timer = window.setTimeout(refresh, active ? ACTIVE_REFRESH_MS : IDLE_REFRESH_MS);
+    loading = (async () => {
+      try {
+        jobs = (await listJobs(filters)).items;
+        if (stopped) return;
+        render(message);
+        renderRows(tbody, jobs, selected, onSelect);
+      } catch (error) {
+        render(message, errorBox(`Could not load jobs: ${(error as Error).message}`));
+      }
+    })().finally(() => {
+      loading = null;
+      if (again && !stopped) {
+        again = false;
+        refresh();
+      }
+    });
+    return loading;
   }
 
-  const onVisible = () => document.visibilityState === "visible" && refresh();
-  document.addEventListener("visibilitychange", onVisible);
-  refresh();
+  function onJob(job: Job): void {
+    const index = jobs.findIndex((j) => j.id === job.id);
+    const wanted = matches(job, filters);
+    if (index >= 0 && wanted) {
+      jobs[index] = job;
+      renderRows(tbody, jobs, selected, onSelect);
+    } else if (index >= 0 || wanted) {
+      // A new job, or one that no longer matches the filters: the server decides the page.
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, NEW_JOB_REFRESH_MS);
+    }
+  }
+
+  const live = h("span", { class: "live", "data-state": "off" });
+  root.querySelector(".page-head h1")?.append(" ", live);
+  const close = followJobs(null, {
+    onConnected: refresh,
+    onFallback: refresh,
+    onJob,
+    onLive: (on) => {
+      live.dataset.state = on ? "on" : "reconnecting";
+      live.textContent = on ? "live" : "reconnecting…";
+    },
+  });
   return () => {
     stopped = true;
     window.clearTimeout(timer);
-    document.removeEventListener("visibilitychange", onVisible);
+    close();
   };
+}
+
+function matches(job: Job, filters: JobFilters): boolean {
+  return (
+    (!filters.status || job.status === filters.status) &&
+    (!filters.tag || job.tags.includes(filters.tag)) &&
+    (!filters.group || job.group_id === filters.group)
+  );
 }
 
 /** Update the table in place, one row per job, so focus and selection survive a refresh. */
