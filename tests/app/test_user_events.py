@@ -74,7 +74,8 @@ def test_stream_pushes_status_progress_and_points_of_my_jobs_only(stack: Stack) 
     events = read_until(stack, lambda ev: bool(submitted) and finished(submitted["id"])(ev), on_open=submit)
     job_id = submitted["id"]
     seen = statuses(events, job_id)
-    assert seen[0] == "queued" and "running" in seen and seen[-1] == "succeeded", seen
+    # Each event is the job as it is when sent (a worker may claim it before the first one).
+    assert seen[0] in ("queued", "running") and "running" in seen and seen[-1] == "succeeded", seen
     assert submitted["other"] not in {e["data"].get("id", e["data"].get("job_id")) for e in events}
     # Progress arrives while it runs, not only at the end.
     steps = [e["data"]["step"] for e in events if e["event"] == "job" and e["data"]["status"] == "running"]

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
+import zipfile
+from pathlib import Path
 
+from rlcore.export import load_policy
+from rlcore.trainer import last_checkpoint_step
 from tests.conftest import TINY_SPEC, Stack
 
 LONG = {"total_steps": 2_000_000, "checkpoint_interval": 1000}
 
 
-def test_cancel_queued_and_running(stack: Stack) -> None:
+def test_cancel_queued_and_running(stack: Stack, tmp_path: Path) -> None:
     client = stack.client()
     long = stack.submit(**LONG)
-    stack.wait_for(long["id"], lambda j: j["status"] == "running" and j["step"] > 1000, what="running")
+    job_dir = stack.settings.job_dir(long["id"])
+    stack.wait_for(
+        long["id"],
+        lambda j: j["status"] == "running" and (last_checkpoint_step(job_dir) or 0) > 0,
+        what="a checkpoint",
+    )
+    # While it runs, the policy downloads from its last checkpoint, in both formats.
+    for fmt in ("safetensors", "onnx"):
+        response = client.get(f"/api/jobs/{long['id']}/policy", params={"format": fmt})
+        assert response.status_code == 200, response.text
+        assert "-step" in response.headers["content-disposition"]
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            assert sorted(archive.namelist()) == ["policy.json", f"policy.{fmt}"]
+            archive.extractall(tmp_path / fmt)
+    config = json.loads((tmp_path / "onnx" / "policy.json").read_text())
+    assert config["metadata"]["from_checkpoint"] is True and config["metadata"]["step"] > 0
+    assert load_policy(tmp_path / "safetensors").act([0.0, 0.0, 0.0, 0.0]) in (0, 1)
+    assert client.get(f"/api/jobs/{long['id']}/policy", params={"which": "best"}).status_code == 409
     # The only worker is busy, so this one waits in the queue: cancelled at once.
     queued = stack.submit()
     response = client.post(f"/api/jobs/{queued['id']}/cancel")
