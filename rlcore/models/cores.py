@@ -108,8 +108,12 @@ class RecurrentCore(MemoryCore):
             out, new_state = self.rnn(x, self._to_rnn(state))
             return out, self._from_rnn(new_state)
 
+        if not x.is_cuda:
+            return self._unroll_cells(x, state, starts)
+
         # Episodes start inside the chunk: run each episode piece as its own sequence,
-        # all of them in one packed call, instead of looping over time in Python.
+        # all of them in one packed call (a few cuDNN kernels), instead of looping over
+        # time in Python.
         segments = split_at_episode_starts(starts)
         initial = state.new_zeros(segments.count, *self.state_shape)
         initial[segments.first_of_column] = state
@@ -119,6 +123,36 @@ class RecurrentCore(MemoryCore):
         out, final = self.rnn(packed, self._to_rnn(initial))
         out, _ = pad_packed_sequence(out)
         return segments.gather(out), self._from_rnn(final)[segments.last_of_column]
+
+    def _unroll_cells(
+        self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same recurrence one fused cell call per step and layer, zeroing at starts.
+
+        On CPU the recurrent layer runs step by step anyway, and packing, sorting and
+        unpacking the episode pieces costs more than the recurrence itself: this loop
+        gives the same numbers in about half the time (forward and backward).
+        """
+        keep = (~starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
+        rnn, layers = self.rnn, self.layers
+        weights = [
+            tuple(getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            for layer in range(layers)
+        ]
+        h = list(state[:, :layers].unbind(1))
+        c = list(state[:, layers:].unbind(1)) if self.lstm else []
+        outputs = []
+        for t in range(x.shape[0]):
+            inp = x[t]
+            for layer in range(layers):
+                if self.lstm:
+                    hx = (h[layer] * keep[t], c[layer] * keep[t])
+                    h[layer], c[layer] = torch.lstm_cell(inp, hx, *weights[layer])
+                else:
+                    h[layer] = torch.gru_cell(inp, h[layer] * keep[t], *weights[layer])
+                inp = h[layer]
+            outputs.append(inp)
+        return torch.stack(outputs), torch.stack(h + c, dim=1)
 
 
 class WindowCore(MemoryCore):
