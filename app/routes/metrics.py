@@ -8,15 +8,16 @@ import zipfile
 from enum import StrEnum
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlalchemy import select
 
 from app import schemas
 from app.auth import UserDep
 from app.checkpoint_policy import export_from_checkpoint
 from app.deps import SessionDep, SettingsDep
-from app.downsample import minmax_downsample
-from app.models import JobStatus, MetricPoint
+from app.downsample import minmax_indices
+from app.metrics_series import CACHE, SeriesTable, decode_rows, dumps, fetch_rows, finished_table, series_json
+from app.models import FINISHED, JobStatus
 from app.services import get_owned_job
 
 router = APIRouter(prefix="/api/jobs", tags=["metrics"])
@@ -63,48 +64,65 @@ def get_metrics(
 ) -> schemas.MetricsOut | Response:
     """A job's curves. Downsampling keeps each bucket's min and max, so spikes stay visible."""
     job = get_owned_job(session, user, job_id)
-    query = select(MetricPoint.step, MetricPoint.values).where(MetricPoint.job_id == job.id)
-    if since_step is not None:
-        query = query.where(MetricPoint.step > since_step)
-    rows = session.execute(query.order_by(MetricPoint.step)).all()
-    wanted = [k for k in (keys or "").split(",") if k] or sorted({k for _, values in rows for k in values})
     if max_points is None:
         max_points = 0 if format == MetricsFormat.csv else DEFAULT_MAX_POINTS
+    wanted = [k for k in (keys or "").split(",") if k]
 
     if format == MetricsFormat.csv:
-        return _csv(job.id, rows, wanted, max_points)
+        steps, texts = fetch_rows(session, job.id, since_step)
+        table = decode_rows(steps, texts, wanted or None)
+        return _csv(job.id, table, wanted or table.keys_after(None), max_points)
 
-    series: dict[str, schemas.Series] = {}
+    cached = job.status in FINISHED
+    if cached:
+        # A finished job's points no longer change: decode them once, serve from memory.
+        table = finished_table(session, job.id).after(since_step)
+    else:
+        table = decode_rows(*fetch_rows(session, job.id, since_step), wanted or None)
+    wanted = wanted or table.keys_after(None)
+    parts: list[str] = []
     downsampled = False
-    for key in wanted:
-        steps = [step for step, values in rows if key in values]
-        vals = [float(values[key]) for _, values in rows if key in values]
-        kept_steps, kept_values = minmax_downsample(steps, vals, max_points)
-        downsampled |= len(kept_steps) < len(steps)
-        series[key] = schemas.Series(steps=kept_steps, values=kept_values)
-    return schemas.MetricsOut(
-        job_id=job.id,
-        keys=wanted,
-        total_points=len(rows),
-        downsampled=downsampled,
-        last_step=rows[-1][0] if rows else None,
-        series=series,
+    for key in dict.fromkeys(wanted):
+        fragment = series_json(table, key, max_points)
+        if cached and since_step is None:
+            CACHE.remember(table, key, max_points, fragment)
+        downsampled |= fragment[1]
+        parts.append(dumps(key) + ":" + fragment[0])
+    total = len(table.row_steps)
+    # Built here rather than through response_model: validating and serialising 90k floats
+    # with pydantic cost more than the rest of the request. The shape is schemas.MetricsOut.
+    body = (
+        f'{{"job_id":{dumps(job.id)},"keys":{dumps(wanted)},"total_points":{total},'
+        f'"downsampled":{dumps(downsampled)},'
+        f'"last_step":{int(table.row_steps[-1]) if total else "null"},'
+        f'"series":{{{",".join(parts)}}}}}'
     )
+    return Response(body.encode(), media_type="application/json")
 
 
-def _csv(job_id: str, rows: list, keys: list[str], max_points: int) -> Response:
-    if max_points and len(rows) > max_points:
-        # Thin rows by one reference key's min/max buckets (the first key), keeping whole rows.
-        reference = keys[0] if keys else None
-        index = list(range(len(rows)))
-        values = [float(r[1].get(reference, 0.0)) if reference else 0.0 for r in rows]
-        kept, _ = minmax_downsample(index, values, max_points)
-        rows = [rows[i] for i in kept]
+def _csv(job_id: str, table: SeriesTable, keys: list[str], max_points: int) -> Response:
+    row_steps = table.row_steps
+    kept = np.arange(len(row_steps))
+    if max_points and len(row_steps) > max_points:
+        # Thin rows by one reference key's min/max buckets (the first key), keeping whole rows;
+        # rows without that key count as 0.0.
+        reference = np.zeros(len(row_steps))
+        if keys and keys[0] in table.series:
+            steps, values = table.series[keys[0]]
+            reference[np.searchsorted(row_steps, steps)] = values
+        kept = minmax_indices(reference, max_points)
+    columns = []
+    for key in keys:
+        steps, values = table.series.get(key, (row_steps[:0], np.zeros(0)))
+        column = [""] * len(row_steps)
+        for i, v in zip(np.searchsorted(row_steps, steps).tolist(), values.tolist(), strict=True):
+            column[i] = repr(v)
+        columns.append(column)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["step", *keys])
-    for step, values in rows:
-        writer.writerow([step, *(repr(float(values[k])) if k in values else "" for k in keys)])
+    steps_list = row_steps.tolist()
+    writer.writerows([steps_list[i], *(c[i] for c in columns)] for i in kept.tolist())
     return Response(
         buffer.getvalue(),
         media_type="text/csv",

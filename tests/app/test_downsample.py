@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 
-from app.downsample import minmax_downsample
+import numpy as np
+
+from app.downsample import minmax_downsample, minmax_indices
+from app.metrics_series import SeriesCache, decode_rows, series_json
 
 
 def test_short_series_unchanged() -> None:
@@ -25,3 +28,42 @@ def test_spike_and_collapse_survive_and_size_is_bounded() -> None:
     assert kept_steps[0] == steps[0] and kept_steps[-1] == steps[-1]
     for s, v in zip(kept_steps, kept_values, strict=True):
         assert values[steps.index(s)] == v
+
+
+def test_numpy_indices_match_the_reference() -> None:
+    rng = random.Random(1)
+    for trial in range(1500):
+        n = rng.randint(0, 200)
+        max_points = rng.choice([0, 1, 2, 3, 4, 5, 7, 10, 50, n - 1, n, n + 1])
+        # Odd trials: few distinct values, so ties inside buckets are common.
+        values = [float(rng.randint(0, 4)) if trial % 2 else rng.random() for _ in range(n)]
+        steps = [3 * i + 1 for i in range(n)]
+        idx = minmax_indices(np.asarray(values, dtype=np.float64), max_points).tolist()
+        assert ([steps[i] for i in idx], [values[i] for i in idx]) == minmax_downsample(
+            steps, values, max_points
+        )
+
+
+def test_decode_rows_splits_keys_and_serialises_like_before() -> None:
+    table = decode_rows([10, 20, 30], ['{"a": 1.5, "b": 2}', '{"a": -1.0}', '{"a": 0.25, "b": 3.5}'])
+    assert table.keys_after(None) == ["a", "b"] and table.keys_after(20) == ["a", "b"]
+    assert series_json(table, "b", 0) == ('{"steps":[10,30],"values":[2.0,3.5]}', False)
+    assert series_json(table, "missing", 0) == ('{"steps":[],"values":[]}', False)
+    later = table.after(10)
+    assert later.row_steps.tolist() == [20, 30] and later.series["b"][0].tolist() == [30]
+    assert table.after(30).keys_after(None) == []
+    only_a = decode_rows([10], ['{"a": 1, "b": 2}'], ["a"])
+    assert list(only_a.series) == ["a"] and only_a.series["a"][1].tolist() == [1.0]
+
+
+def test_cache_serves_a_table_only_for_its_version() -> None:
+    cache = SeriesCache(max_bytes=1_000)
+    table = decode_rows([1, 2], ['{"a": 1}', '{"a": 2}'])
+    cache.put("job", (2, 2), table)
+    assert cache.get("job", (2, 2)) is table
+    assert cache.get("job", (3, 5)) is None and cache.get("other", (2, 2)) is None
+    cache.remember(table, "a", 0, series_json(table, "a", 0))
+    assert series_json(table, "a", 0) == ('{"steps":[1,2],"values":[1.0,2.0]}', False)
+    for i in range(100):  # over the byte budget: the least recently used go first
+        cache.put(f"job{i}", (2, 2), decode_rows([1, 2], ['{"a": 1}', '{"a": 2}']))
+    assert cache.get("job", (2, 2)) is None and cache.get("job99", (2, 2)) is not None
