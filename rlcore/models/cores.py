@@ -135,10 +135,8 @@ class RecurrentCore(MemoryCore):
         """
         keep = (~starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
         rnn, layers = self.rnn, self.layers
-        weights = [
-            tuple(getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            for layer in range(layers)
-        ]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weights = [tuple(getattr(rnn, f"{name}_l{layer}") for name in names) for layer in range(layers)]
         h = list(state[:, :layers].unbind(1))
         c = list(state[:, layers:].unbind(1)) if self.lstm else []
         outputs = []
