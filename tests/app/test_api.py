@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, TrainSpec
 from tests.conftest import TINY_SPEC, Stack
 
 
@@ -100,8 +101,8 @@ def test_envs_and_models_describe_the_form(stack: Stack) -> None:
     models = client.get("/api/models").json()
     assert set(models["algorithms"]) == {"reinforce", "a2c", "ppo"}
     assert {"mlp", "gru", "lstm"} <= set(models["models"])
-    assert models["algorithm_defaults"]["ppo"]["epochs"] == 4
-    assert models["spec_defaults"]["gamma"] == 0.99
+    assert models["algorithm_defaults"]["ppo"] == ALGORITHM_DEFAULTS[Algorithm.ppo]
+    assert models["spec_defaults"]["vf_coef"] == TrainSpec.model_fields["vf_coef"].default
     assert "total_steps" in models["spec_schema"]["properties"]
 
 
