@@ -117,9 +117,7 @@ class TrainSpec(BaseModel):
         None, ge=1, le=8192, description="Truncated BPTT chunk length; default: whole rollout."
     )
 
-    eval_interval: int = Field(
-        0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off."
-    )
+    eval_interval: int = Field(0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off.")
     eval_episodes: int = Field(10, ge=1, le=1000)
     checkpoint_interval: int = Field(
         50_000,
@@ -145,7 +143,18 @@ class TrainSpec(BaseModel):
             algo = Algorithm(data.get("algo", Algorithm.ppo))
         except ValueError:
             return data  # the field validator reports the bad algorithm
-        return {**ALGORITHM_DEFAULTS[algo], **{k: v for k, v in data.items() if v is not None}}
+        given = {k: v for k, v in data.items() if v is not None}
+        merged = {**ALGORITHM_DEFAULTS[algo], **given}
+        if "minibatches" not in given:
+            # A default must never make a small spec invalid: with few envs there may be
+            # fewer sequence chunks than the default number of minibatches.
+            try:
+                rollout = int(merged["rollout_length"])
+                chunks = int(merged["num_envs"]) * -(-rollout // int(merged.get("bptt_length") or rollout))
+                merged["minibatches"] = max(1, min(merged["minibatches"], chunks))
+            except (TypeError, ValueError, ZeroDivisionError):
+                pass  # the field validators report the bad sizes
+        return merged
 
     @model_validator(mode="after")
     def _check_sizes(self) -> TrainSpec:

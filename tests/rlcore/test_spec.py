@@ -51,6 +51,11 @@ def test_bad_values_name_the_field(data: dict, field: str) -> None:
     assert field in error_fields(data)
 
 
+def test_default_minibatches_shrink_to_fit_a_small_spec() -> None:
+    assert TrainSpec(algo="ppo", num_envs=2, rollout_length=16).minibatches == 2
+    assert TrainSpec(algo="ppo", num_envs=64).minibatches == ALGORITHM_DEFAULTS[Algorithm.ppo]["minibatches"]
+
+
 def test_cross_field_errors_are_explained() -> None:
     with pytest.raises(ValidationError, match="bptt_length must not exceed rollout_length"):
         TrainSpec(rollout_length=16, bptt_length=32)
