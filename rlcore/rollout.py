@@ -18,6 +18,7 @@ from gymnasium.vector import VectorEnv
 from rlcore import distributions
 from rlcore.envs import EnvStateNotSupported, get_env_state, set_env_state
 from rlcore.models import ActorCritic
+from rlcore.returns import gae
 
 
 @dataclass
@@ -84,6 +85,10 @@ class Rollout:
     last_value: torch.Tensor  # (N,) V of the observation after the last step
     episodes: list[Episode]
 
+    def gae(self, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE advantages and returns of this rollout (see `rlcore.returns.gae`)."""
+        return gae(self.rewards, self.values, self.dones, self.truncation_values, self.last_value, gamma, lam)
+
     def sequences(
         self,
         advantages: torch.Tensor,
@@ -113,9 +118,7 @@ class Rollout:
             returns=cut(returns),
             episode_starts=cut(self.episode_starts),
             mask=cut(valid),
-            initial_states=self.states[::chunk_length].reshape(
-                chunks * envs, *self.states.shape[2:]
-            ),
+            initial_states=self.states[::chunk_length].reshape(chunks * envs, *self.states.shape[2:]),
         )
 
 
@@ -153,9 +156,7 @@ class RolloutCollector:
         logprobs, values, rewards, truncation_values = (
             torch.zeros(num_steps, n, device=device) for _ in range(4)
         )
-        dones, starts = (
-            torch.zeros(num_steps, n, dtype=torch.bool, device=device) for _ in range(2)
-        )
+        dones, starts = (torch.zeros(num_steps, n, dtype=torch.bool, device=device) for _ in range(2))
         episodes: list[Episode] = []
 
         for t in range(num_steps):

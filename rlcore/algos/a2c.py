@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from rlcore import distributions
 from rlcore.algos.common import masked_mean, normalize, replay_error
-from rlcore.returns import gae
 from rlcore.trainer import Run
 
 
@@ -21,15 +20,7 @@ def train(run: Run) -> None:
     while not run.finished():
         run.anneal()
         rollout = run.collector.collect(spec.rollout_length)
-        advantages, returns = gae(
-            rollout.rewards,
-            rollout.values,
-            rollout.dones,
-            rollout.truncation_values,
-            rollout.last_value,
-            spec.gamma,
-            spec.gae_lambda,
-        )
+        advantages, returns = rollout.gae(spec.gamma, spec.gae_lambda)
         batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
 
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):

@@ -17,7 +17,6 @@ import torch
 
 from rlcore import distributions
 from rlcore.algos.common import masked_mean, normalize, replay_error
-from rlcore.returns import gae
 from rlcore.trainer import Run
 
 
@@ -26,15 +25,7 @@ def train(run: Run) -> None:
     while not run.finished():
         clip = spec.clip_range * run.anneal()
         rollout = run.collector.collect(spec.rollout_length)
-        advantages, returns = gae(
-            rollout.rewards,
-            rollout.values,
-            rollout.dones,
-            rollout.truncation_values,
-            rollout.last_value,
-            spec.gamma,
-            spec.gae_lambda,
-        )
+        advantages, returns = rollout.gae(spec.gamma, spec.gae_lambda)
         batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
 
         replay = None
@@ -46,11 +37,7 @@ def train(run: Run) -> None:
                     replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)
                 log_ratio = logprobs - mb.logprobs
                 ratio = log_ratio.exp()
-                adv = (
-                    normalize(mb.advantages, mb.mask)
-                    if spec.normalize_advantages
-                    else mb.advantages
-                )
+                adv = normalize(mb.advantages, mb.mask) if spec.normalize_advantages else mb.advantages
                 policy_loss = masked_mean(
                     torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)), mb.mask
                 )

@@ -117,9 +117,7 @@ class RecurrentCore(MemoryCore):
         segments = split_at_episode_starts(starts)
         initial = state.new_zeros(segments.count, *self.state_shape)
         initial[segments.first_of_column] = state
-        packed = pack_padded_sequence(
-            segments.scatter(x), segments.lengths.cpu(), enforce_sorted=False
-        )
+        packed = pack_padded_sequence(segments.scatter(x), segments.lengths.cpu(), enforce_sorted=False)
         out, final = self.rnn(packed, self._to_rnn(initial))
         out, _ = pad_packed_sequence(out)
         return segments.gather(out), self._from_rnn(final)[segments.last_of_column]

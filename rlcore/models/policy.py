@@ -58,9 +58,7 @@ def build_policy(config: dict[str, Any]) -> ActorCritic:
     """Build a policy from its JSON-able config (see `policy_config`)."""
     hidden = config["hidden_size"]
     encoder = VectorEncoder(math.prod(config["obs_shape"]), hidden)
-    core = build_core(
-        config["model"], hidden, hidden, config["num_layers"], config["window_length"]
-    )
+    core = build_core(config["model"], hidden, hidden, config["num_layers"], config["window_length"])
     return ActorCritic(encoder, core, config["num_actions"])
 
 
