@@ -58,6 +58,9 @@ def statuses(events: list[Event], job_id: str) -> list[str]:
     return [e["data"]["status"] for e in events if e["event"] == "job" and e["data"]["id"] == job_id]
 
 
+STEPS = 40_000
+
+
 def finished(job_id: str) -> Callable[[list[Event]], bool]:
     return lambda events: "succeeded" in statuses(events, job_id)
 
@@ -66,7 +69,8 @@ def test_stream_pushes_status_progress_and_points_of_my_jobs_only(stack: Stack) 
     submitted: dict[str, Any] = {}
 
     def submit() -> None:
-        submitted.update(stack.submit(total_steps=6000, num_envs=2))
+        # Long enough (about a second) for the stream's 0.1 s polls to see it run.
+        submitted.update(stack.submit(total_steps=STEPS, num_envs=2))
         # Another user's job never shows up in this user's stream.
         other = stack.submit(client=stack.client(token=stack.other_token), total_steps=200)
         submitted["other"] = other["id"]
@@ -79,11 +83,11 @@ def test_stream_pushes_status_progress_and_points_of_my_jobs_only(stack: Stack) 
     assert submitted["other"] not in {e["data"].get("id", e["data"].get("job_id")) for e in events}
     # Progress arrives while it runs, not only at the end.
     steps = [e["data"]["step"] for e in events if e["event"] == "job" and e["data"]["status"] == "running"]
-    assert any(0 < s < 6000 for s in steps), steps
+    assert any(0 < s < STEPS for s in steps), steps
     points = [e["data"]["last_step"] for e in events if e["event"] == "points"]
-    assert len(points) >= 2 and points == sorted(points) and 0 < points[0] < 6000, points
+    assert len(points) >= 2 and points == sorted(points) and 0 < points[0] < STEPS, points
     final = [e for e in events if e["event"] == "job"][-1]["data"]
-    assert final["step"] == 6000 and final["has_policy"]
+    assert final["step"] == STEPS and final["has_policy"]
     assert all(e["id"].isdigit() for e in events)
 
 
