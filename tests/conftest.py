@@ -11,6 +11,7 @@ Every stack records the 5xx responses its API sent; the fixture fails the run if
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -45,6 +46,21 @@ TINY_SPEC: dict[str, Any] = {
     "num_envs": 4,
     "rollout_length": 50,
 }
+
+
+def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The events of a Server-Sent Events response: {"id", "event", "data" (JSON-decoded)}."""
+    current: dict[str, Any] = {}
+    for line in response.iter_lines():
+        if line.startswith("id: "):
+            current["id"] = line[4:]
+        elif line.startswith("event: "):
+            current["event"] = line[7:]
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and "event" in current:
+            yield current
+            current = {}
 
 
 def free_port() -> int:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from tests.conftest import Stack
+from tests.conftest import Stack, sse_events
 
 Event = dict[str, Any]
 
@@ -36,19 +35,10 @@ def read_until(
         assert response.headers["content-type"].startswith("text/event-stream")
         if on_open is not None:
             on_open()
-        current: Event = {}
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = line[4:]
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "event" in current:
-                events.append(current)
-                current = {}
-                if done(events):
-                    return events
+        for event in sse_events(response):
+            events.append(event)
+            if done(events):
+                return events
             got = [(e["event"], e["data"].get("status")) for e in events]
             assert time.monotonic() < deadline, f"timed out; got {got}"
     raise AssertionError("the stream ended")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
-from tests.conftest import Stack
+from tests.conftest import Stack, sse_events
 
 
 def read_events(
@@ -25,24 +24,15 @@ def read_events(
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        current: dict[str, Any] = {}
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = line[4:]
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "event" in current:
-                events.append(current)
-                last_id = current["id"]
-                if current["event"] == "metrics":
-                    points += len(current["data"]["points"])
-                if current["event"] == "end":
-                    break
-                if stop_after_points is not None and points >= stop_after_points:
-                    break
-                current = {}
+        for event in sse_events(response):
+            events.append(event)
+            last_id = event["id"]
+            if event["event"] == "metrics":
+                points += len(event["data"]["points"])
+            if event["event"] == "end":
+                break
+            if stop_after_points is not None and points >= stop_after_points:
+                break
     return events, last_id
 
 
