@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
 from app.lifecycle import enqueue, record_status
@@ -14,6 +14,9 @@ from app.settings import Settings
 from worker.lifecycle import Claim, claim_job, owned_job, register_artifacts
 from worker.shutdown import SHUTDOWN
 from worker.sink import BufferedSink, JobMonitor
+
+if TYPE_CHECKING:  # rlcore imports torch; the task imports it only when it runs
+    from rlcore.trainer import TrainResult
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -89,17 +92,19 @@ def _requeue(settings: Settings, claim: Claim, celery: Any, step: int) -> str:
     return "requeued"
 
 
-def _finish(settings: Settings, claim: Claim, status: JobStatus, message: str, result: object) -> str:
+def _finish(
+    settings: Settings, claim: Claim, status: JobStatus, message: str, result: TrainResult | None
+) -> str:
     with session_scope(settings.database_url) as session:
         job = owned_job(session, claim)
         if job is None:
             return "lost"
-        step = getattr(result, "steps", job.last_step)
+        step = job.last_step if result is None else result.steps
         if result is not None:
             job.last_step = step
-            job.mean_return = getattr(result, "mean_return", None)
-            job.best_return = getattr(result, "best_return", None)
-            job.train_seconds = getattr(result, "wall_time", None)
+            job.mean_return = result.mean_return
+            job.best_return = result.best_return
+            job.train_seconds = result.wall_time
         if status == JobStatus.failed:
             job.error = message
         register_artifacts(session, job, settings, step)
