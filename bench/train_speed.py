@@ -130,6 +130,7 @@ def run_rlcore(row: Row, steps: int, **spec: object) -> Row:
             "model": row.model,
             "total_steps": steps,
             "seed": 0,
+            "torch_threads": torch.get_num_threads(),
             **spec,
         }
     )
@@ -333,10 +334,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="env-step budget for every row (quick runs)")
     parser.add_argument("--sb3-steps", type=int, default=100_000, help="RecurrentPPO step cap")
     parser.add_argument("--sb3-seconds", type=float, default=150.0, help="RecurrentPPO time cap")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, for both libraries")
     parser.add_argument("--list", action="store_true", help="print the row ids and exit")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     rows = plan(args)
     if args.list:
         print("\n".join(row.id for row, _ in rows))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rlcore.models.recurrence import gru_sequence, lstm_sequence
 from rlcore.models.segments import split_at_episode_starts
 
 
@@ -103,13 +104,18 @@ class RecurrentCore(MemoryCore):
     def forward(
         self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.is_cuda or torch.onnx.is_in_onnx_export():
+            return self._run_torch_rnn(x, state, starts)
+        return self._run_sequence(x, state, starts)
+
+    def _run_torch_rnn(
+        self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Through `nn.GRU`/`nn.LSTM`: cuDNN on a GPU, standard operators in ONNX."""
         state = reset_where(state, starts[0])
         if x.shape[0] == 1 or not bool(starts[1:].any()):
             out, new_state = self.rnn(x, self._to_rnn(state))
             return out, self._from_rnn(new_state)
-
-        if not x.is_cuda:
-            return self._unroll_cells(x, state, starts)
 
         # Episodes start inside the chunk: run each episode piece as its own sequence,
         # all of them in one packed call (a few cuDNN kernels), instead of looping over
@@ -122,33 +128,27 @@ class RecurrentCore(MemoryCore):
         out, _ = pad_packed_sequence(out)
         return segments.gather(out), self._from_rnn(final)[segments.last_of_column]
 
-    def _unroll_cells(
+    def _run_sequence(
         self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same recurrence one fused cell call per step and layer, zeroing at starts.
-
-        On CPU the recurrent layer runs step by step anyway, and packing, sorting and
-        unpacking the episode pieces costs more than the recurrence itself: this loop
-        gives the same numbers in about half the time (forward and backward).
-        """
-        keep = (~starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
+        """On the CPU, layer after layer, with the hand-written backward of
+        `rlcore.models.recurrence`: about 2x faster than autograd through a cell loop when
+        training, and far faster than `nn.LSTM`'s oneDNN path for one acting step."""
         rnn, layers = self.rnn, self.layers
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        weights = [tuple(getattr(rnn, f"{name}_l{layer}") for name in names) for layer in range(layers)]
-        h = list(state[:, :layers].unbind(1))
-        c = list(state[:, layers:].unbind(1)) if self.lstm else []
-        outputs = []
-        for t in range(x.shape[0]):
-            inp = x[t]
-            for layer in range(layers):
-                if self.lstm:
-                    hx = (h[layer] * keep[t], c[layer] * keep[t])
-                    h[layer], c[layer] = torch.lstm_cell(inp, hx, *weights[layer])
-                else:
-                    h[layer] = torch.gru_cell(inp, h[layer] * keep[t], *weights[layer])
-                inp = h[layer]
-            outputs.append(inp)
-        return torch.stack(outputs), torch.stack(h + c, dim=1)
+        h, c = state[:, :layers], state[:, layers:]
+        final_h, final_c = [], []
+        for layer in range(layers):
+            weights = [getattr(rnn, f"{name}_l{layer}") for name in _WEIGHT_NAMES]
+            if self.lstm:
+                x, h_last, c_last = lstm_sequence(x, h[:, layer], c[:, layer], starts, *weights)
+                final_c.append(c_last)
+            else:
+                x, h_last = gru_sequence(x, h[:, layer], starts, *weights)
+            final_h.append(h_last)
+        return x, torch.stack(final_h + final_c, dim=1)
+
+
+_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 class WindowCore(MemoryCore):

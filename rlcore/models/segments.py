@@ -1,4 +1,4 @@
-"""Cut (time, batch) sequences at episode starts so a recurrent layer runs them in one call.
+"""Cut (time, batch) sequences at episode starts so cuDNN runs them in one call (GPU path).
 
 A rollout chunk may hold several episodes per env column. Looping over time steps in
 Python to reset the state at each episode start is what makes other recurrent PPO

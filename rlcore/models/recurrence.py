@@ -1,0 +1,296 @@
+"""GRU and LSTM layers over a whole chunk, with resets at episode starts, fast on CPU.
+
+On a CPU the recurrence runs one time step after another whatever we do; what makes
+recurrent PPO slow there is the autograd graph of a per-step cell loop (tens of nodes
+per step) and the weight gradients accumulated step by step. These functions keep the
+time loop but run it with a hand-written backward:
+
+- the input projection x @ W_ih and the weight gradients are one matmul over all steps;
+- each step is one (B, H) @ (H, gates) matmul and a few in-place elementwise ops;
+- the gate derivatives that do not depend on the incoming gradient are computed for
+  all steps at once before the backward loop.
+
+A step t with `starts[t, b]` zeroes row b's state before the step (forward) and the
+gradient flowing into the previous state (backward), so episodes never leak into each
+other. Equations and gate order are PyTorch's own (`torch.nn.GRU`, `torch.nn.LSTM`);
+the tests compare both directions with a `gru_cell`/`lstm_cell` loop in float64.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+def gru_sequence(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    starts: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One GRU layer over x (T, B, F) from h0 (B, H): outputs (T, B, H) and the last h."""
+    inputs = (x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+    if _needs_grad(inputs):
+        return _GRUSequence.apply(*inputs)
+    out, _ = _gru_forward(*inputs)
+    return out, out[-1]
+
+
+def lstm_sequence(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    c0: torch.Tensor,
+    starts: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One LSTM layer over x (T, B, F) from (h0, c0): outputs (T, B, H), last h and c."""
+    inputs = (x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+    if _needs_grad(inputs):
+        return _LSTMSequence.apply(*inputs)
+    out, saved = _lstm_forward(*inputs)
+    return out, out[-1], saved.c_out[-1]
+
+
+def _needs_grad(inputs: tuple[torch.Tensor, ...]) -> bool:
+    # Acting runs under no_grad one step at a time: skip autograd.Function's overhead.
+    return torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+
+
+def _reset_steps(starts: torch.Tensor) -> frozenset[int]:
+    """The time steps at which at least one row starts an episode."""
+    return frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+
+
+class _GRUTrace(NamedTuple):
+    """What the GRU backward needs from the forward pass, all (T, B, ...)."""
+
+    keep: torch.Tensor  # 0 where a row's state is reset before the step
+    resets: frozenset[int]
+    h_in: torch.Tensor  # the state each step starts from, after any reset
+    gh: torch.Tensor  # h_in W_hh^T + b_hh
+    rz: torch.Tensor  # the r and z gates
+    n: torch.Tensor  # the candidate state
+
+
+def _gru_forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    starts: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+) -> tuple[torch.Tensor, _GRUTrace]:
+    # r, z = sigmoid(gi_rz + gh_rz); n = tanh(gi_n + r * gh_n); h' = n + z * (h - n)
+    # with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh.
+    steps, batch, _ = x.shape
+    hidden = weight_hh.shape[1]
+    resets = _reset_steps(starts)
+    keep = (~starts).to(x.dtype).unsqueeze(-1)
+    gi = torch.addmm(bias_ih, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+    gh = x.new_empty(steps, batch, 3 * hidden)
+    rz = x.new_empty(steps, batch, 2 * hidden)
+    n, out = x.new_empty(steps, batch, hidden), x.new_empty(steps, batch, hidden)
+    # Per-step views made once: indexing inside the loop costs more than the math.
+    gi_rz, gi_n = _steps(gi, 2 * hidden, hidden)
+    gh_t, (gh_rz, gh_n) = gh.unbind(0), _steps(gh, 2 * hidden, hidden)
+    rz_t, (r, z) = rz.unbind(0), _steps(rz, hidden, hidden)
+    n_t, out_t = n.unbind(0), out.unbind(0)
+    w_hh_t = _transposed(weight_hh, steps)
+    h = h0
+    for t in range(steps):
+        if t in resets:
+            h = h * keep[t]
+        torch.addmm(bias_hh, h, w_hh_t, out=gh_t[t])
+        torch.add(gi_rz[t], gh_rz[t], out=rz_t[t]).sigmoid_()
+        torch.addcmul(gi_n[t], r[t], gh_n[t], out=n_t[t]).tanh_()
+        h = torch.lerp(n_t[t], h, z[t], out=out_t[t])
+    h_in = torch.cat([h0.unsqueeze(0), out[:-1]]) * keep
+    return out, _GRUTrace(keep, resets, h_in, gh, rz, n)
+
+
+def _transposed(weight: torch.Tensor, steps: int) -> torch.Tensor:
+    """W^T for h @ W^T. MKL multiplies (B, H) by a row-major (H, G) matrix about 1.6x
+    faster than by the transposed view of W, so long sequences pay for one copy."""
+    return weight.t().contiguous() if steps >= 16 else weight.t()
+
+
+def _steps(x: torch.Tensor, *sizes: int) -> list[tuple[torch.Tensor, ...]]:
+    """Split x (T, B, sum(sizes)) along the last dim, each part unbound into T views."""
+    return [part.unbind(0) for part in x.split(sizes, dim=-1)]
+
+
+class _GRUSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        x: torch.Tensor,
+        h0: torch.Tensor,
+        starts: torch.Tensor,
+        weight_ih: torch.Tensor,
+        weight_hh: torch.Tensor,
+        bias_ih: torch.Tensor,
+        bias_hh: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out, trace = _gru_forward(x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+        ctx.save_for_backward(x, weight_ih, weight_hh, trace.keep, trace.h_in, trace.gh, trace.rz, trace.n)
+        ctx.resets = trace.resets
+        return out, out[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, d_out: torch.Tensor, d_last: torch.Tensor | None) -> tuple:
+        x, weight_ih, weight_hh, keep, h_in, gh, rz, n = ctx.saved_tensors
+        steps, batch, hidden = n.shape
+        r, z, gh_n = rz[..., :hidden], rz[..., hidden:], gh[..., 2 * hidden :]
+        # d gh_t = dh_t * dgh_dh_t for the r, z and n gates at once (dh_t, the gradient of
+        # step t's output, broadcast over the gate axis); dgh_dh needs no recurrence, so
+        # it is computed for all steps before the loop.
+        dn_dh = (1 - z) * (1 - n * n)
+        dgh_dh = torch.stack([dn_dh * gh_n * r * (1 - r), (h_in - n) * z * (1 - z), dn_dh * r], dim=2)
+        d_gh = x.new_empty(steps, batch, 3, hidden)
+        dh_all = torch.empty_like(n)
+        dh_t, dh_gates_t = dh_all.unbind(0), dh_all.unsqueeze(2).unbind(0)
+        d_gh_t, d_gh_flat_t = d_gh.unbind(0), d_gh.view(steps, batch, -1).unbind(0)
+        dgh_dh_t, z_t, keep_t, d_out_t = dgh_dh.unbind(0), z.unbind(0), keep.unbind(0), d_out.unbind(0)
+        dh = torch.zeros_like(h_in[0]) if d_last is None else d_last
+        for t in range(steps - 1, -1, -1):
+            torch.add(dh, d_out_t[t], out=dh_t[t])
+            torch.mul(dgh_dh_t[t], dh_gates_t[t], out=d_gh_t[t])
+            dh = torch.addmm(dh_t[t] * z_t[t], d_gh_flat_t[t], weight_hh)
+            if t in ctx.resets:
+                dh = dh * keep_t[t]
+        d_gh = d_gh.view(steps * batch, -1)
+        d_gi = torch.cat([d_gh[:, : 2 * hidden], (dh_all * dn_dh).view(steps * batch, -1)], dim=1)
+        return (
+            (d_gi @ weight_ih).view_as(x),
+            dh,
+            None,
+            d_gi.t() @ x.reshape(steps * batch, -1),
+            d_gh.t() @ h_in.view(steps * batch, -1),
+            d_gi.sum(0),
+            d_gh.sum(0),
+        )
+
+
+class _LSTMTrace(NamedTuple):
+    """What the LSTM backward needs from the forward pass, all (T, B, ...)."""
+
+    keep: torch.Tensor
+    resets: frozenset[int]
+    h_in: torch.Tensor
+    c_in: torch.Tensor
+    gates: torch.Tensor  # i, f, g, o after their activations
+    c_out: torch.Tensor
+    tanh_c: torch.Tensor
+
+
+def _lstm_forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    c0: torch.Tensor,
+    starts: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+) -> tuple[torch.Tensor, _LSTMTrace]:
+    # i, f, o = sigmoid(.), g = tanh(.) of x W_ih^T + b_ih + h W_hh^T + b_hh (order i, f, g, o);
+    # c' = f * c + i * g; h' = o * tanh(c').
+    steps, batch, _ = x.shape
+    hidden = weight_hh.shape[1]
+    resets = _reset_steps(starts)
+    keep = (~starts).to(x.dtype).unsqueeze(-1)
+    gates = torch.addmm(bias_ih + bias_hh, x.reshape(steps * batch, -1), weight_ih.t())
+    gates = gates.view(steps, batch, -1)
+    c_out, tanh_c, out = (x.new_empty(steps, batch, hidden) for _ in range(3))
+    gates_t, (if_t, g_t, o_t) = gates.unbind(0), _steps(gates, 2 * hidden, hidden, hidden)
+    i_t, f_t = _steps(gates, hidden, hidden, 2 * hidden)[:2]
+    c_out_t, tanh_c_t, out_t = c_out.unbind(0), tanh_c.unbind(0), out.unbind(0)
+    w_hh_t = _transposed(weight_hh, steps)
+    h, c = h0, c0
+    for t in range(steps):
+        if t in resets:
+            h, c = h * keep[t], c * keep[t]
+        gates_t[t].addmm_(h, w_hh_t)
+        if_t[t].sigmoid_()
+        g_t[t].tanh_()
+        o_t[t].sigmoid_()
+        c = torch.mul(f_t[t], c, out=c_out_t[t]).addcmul_(i_t[t], g_t[t])
+        h = torch.mul(o_t[t], torch.tanh(c, out=tanh_c_t[t]), out=out_t[t])
+    h_in = torch.cat([h0.unsqueeze(0), out[:-1]]) * keep
+    c_in = torch.cat([c0.unsqueeze(0), c_out[:-1]]) * keep
+    return out, _LSTMTrace(keep, resets, h_in, c_in, gates, c_out, tanh_c)
+
+
+class _LSTMSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        x: torch.Tensor,
+        h0: torch.Tensor,
+        c0: torch.Tensor,
+        starts: torch.Tensor,
+        weight_ih: torch.Tensor,
+        weight_hh: torch.Tensor,
+        bias_ih: torch.Tensor,
+        bias_hh: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out, trace = _lstm_forward(x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+        ctx.save_for_backward(
+            x, weight_ih, weight_hh, trace.keep, trace.h_in, trace.c_in, trace.gates, trace.tanh_c
+        )
+        ctx.resets = trace.resets
+        return out, out[-1].clone(), trace.c_out[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: FunctionCtx, d_out: torch.Tensor, d_h_last: torch.Tensor | None, d_c_last: torch.Tensor | None
+    ) -> tuple:
+        x, weight_ih, weight_hh, keep, h_in, c_in, gates, tanh_c = ctx.saved_tensors
+        steps, batch, hidden = tanh_c.shape
+        i, f, g, o = gates.split(hidden, dim=-1)
+        # Derivatives of the pre-activations with respect to h' (o) and c' (i, f, g), and
+        # of c' with respect to h', for all steps at once.
+        do_dh = (tanh_c * o * (1 - o)).unbind(0)
+        dc_dh = (o * (1 - tanh_c * tanh_c)).unbind(0)
+        di_dc = (g * i * (1 - i)).unbind(0)
+        df_dc = (c_in * f * (1 - f)).unbind(0)
+        dg_dc = (i * (1 - g * g)).unbind(0)
+        f, keep_t, d_out_t = f.unbind(0), keep.unbind(0), d_out.unbind(0)
+        d_gates = torch.empty_like(gates)
+        d_gates_t, (d_i, d_f, d_g, d_o) = d_gates.unbind(0), _steps(d_gates, *[hidden] * 4)
+        dh = torch.zeros_like(h_in[0]) if d_h_last is None else d_h_last.clone()
+        dc = torch.zeros_like(h_in[0]) if d_c_last is None else d_c_last.clone()
+        for t in range(steps - 1, -1, -1):
+            dh = dh + d_out_t[t]
+            torch.mul(dh, do_dh[t], out=d_o[t])
+            dc = torch.addcmul(dc, dh, dc_dh[t])
+            torch.mul(dc, di_dc[t], out=d_i[t])
+            torch.mul(dc, df_dc[t], out=d_f[t])
+            torch.mul(dc, dg_dc[t], out=d_g[t])
+            dc = dc * f[t]
+            dh = d_gates_t[t] @ weight_hh
+            if t in ctx.resets:
+                dh, dc = dh * keep_t[t], dc * keep_t[t]
+        d_gates = d_gates.view(steps * batch, -1)
+        d_bias = d_gates.sum(0)
+        return (
+            (d_gates @ weight_ih).view_as(x),
+            dh,
+            dc,
+            None,
+            d_gates.t() @ x.reshape(steps * batch, -1),
+            d_gates.t() @ h_in.view(steps * batch, -1),
+            d_bias,
+            d_bias.clone(),  # two parameters must not share one gradient tensor
+        )
