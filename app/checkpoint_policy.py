@@ -44,7 +44,13 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
         finally:
             envs.close()
         config = policy_config(
-            spec.model.value, obs_shape, num_actions, spec.hidden_size, spec.num_layers, spec.window_length
+            spec.model.value,
+            obs_shape,
+            num_actions,
+            spec.hidden_size,
+            spec.num_layers,
+            spec.window_length,
+            spec.encoder,
         )
         policy = build_policy(config)
         policy.load_state_dict(saved["policy"])

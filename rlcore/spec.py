@@ -28,6 +28,7 @@ class ModelKind(StrEnum):
 
 
 Device = Literal["auto", "cpu", "cuda"]
+Encoder = Literal["dense", "none"]
 
 # Hyperparameters that depend on the algorithm. A field left out of a spec takes the
 # value for its algorithm from this table; every key must be a TrainSpec field.
@@ -110,6 +111,10 @@ class TrainSpec(BaseModel):
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
     normalize_advantages: bool = Field(None)  # type: ignore[assignment]
 
+    encoder: Encoder = Field(
+        "dense",
+        description="dense: a ReLU layer of hidden_size before the core; none: the core reads observations.",
+    )
     hidden_size: int = Field(64, ge=1, le=2048)
     num_layers: int = Field(1, ge=1, le=8, description="Recurrent layers (gru, lstm).")
     window_length: int = Field(8, ge=1, le=256, description="Observations seen by `window`.")

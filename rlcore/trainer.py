@@ -72,6 +72,7 @@ class Run:
             spec.hidden_size,
             spec.num_layers,
             spec.window_length,
+            spec.encoder,
         )
         self.policy = build_policy(self.policy_config).to(self.device)
         # fused: one kernel over all parameters; 2.5x faster than the default step on

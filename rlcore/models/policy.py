@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rlcore.models.cores import MemoryCore, build_core
-from rlcore.models.encoders import VectorEncoder
+from rlcore.models.encoders import build_encoder
 
 
 def _init_layer(layer: nn.Linear, gain: float) -> nn.Linear:
@@ -57,8 +57,11 @@ class ActorCritic(nn.Module):
 def build_policy(config: dict[str, Any]) -> ActorCritic:
     """Build a policy from its JSON-able config (see `policy_config`)."""
     hidden = config["hidden_size"]
-    encoder = VectorEncoder(math.prod(config["obs_shape"]), hidden)
-    core = build_core(config["model"], hidden, hidden, config["num_layers"], config["window_length"])
+    # Policies saved before `encoder` existed all had the dense one.
+    encoder = build_encoder(config.get("encoder", "dense"), math.prod(config["obs_shape"]), hidden)
+    core = build_core(
+        config["model"], encoder.features, hidden, config["num_layers"], config["window_length"]
+    )
     return ActorCritic(encoder, core, config["num_actions"])
 
 
@@ -69,6 +72,7 @@ def policy_config(
     hidden_size: int,
     num_layers: int,
     window_length: int,
+    encoder: str = "dense",
 ) -> dict[str, Any]:
     """Everything needed to rebuild a policy's architecture; stored next to its weights."""
     return {
@@ -78,4 +82,5 @@ def policy_config(
         "hidden_size": hidden_size,
         "num_layers": num_layers,
         "window_length": window_length,
+        "encoder": encoder,
     }

@@ -32,34 +32,37 @@ HIDDEN = 16
 STEPS = 50
 TOLERANCE = 1e-5
 
-# (model, num_layers, window_length)
-VARIANTS = [
-    ("mlp", 1, 1),
-    ("gru_cell", 1, 1),
-    ("gru", 1, 1),
-    ("gru", 2, 1),
-    ("lstm", 1, 1),
-    ("lstm", 2, 1),
-    ("window", 1, 4),
-    ("window", 1, 1),
+# (model, num_layers, window_length, encoder)
+Variant = tuple[str, int, int, str]
+VARIANTS: list[Variant] = [
+    ("mlp", 1, 1, "dense"),
+    ("gru_cell", 1, 1, "dense"),
+    ("gru", 1, 1, "dense"),
+    ("gru", 2, 1, "dense"),
+    ("gru", 1, 1, "none"),
+    ("lstm", 1, 1, "dense"),
+    ("lstm", 2, 1, "dense"),
+    ("lstm", 1, 1, "none"),
+    ("window", 1, 4, "dense"),
+    ("window", 1, 1, "dense"),
 ]
 RECURRENT_VARIANTS = [v for v in VARIANTS if v[0] in ("gru", "lstm") or v[2] > 1]
 
 
-def variant_id(variant: tuple[str, int, int]) -> str:
-    model, layers, window = variant
-    return f"{model}-L{layers}-k{window}"
+def variant_id(variant: Variant) -> str:
+    model, layers, window, encoder = variant
+    return f"{model}-L{layers}-k{window}" + ("" if encoder == "dense" else f"-{encoder}")
 
 
-def make_policy(variant: tuple[str, int, int], seed: int = 0) -> tuple[ActorCritic, dict[str, Any]]:
+def make_policy(variant: Variant, seed: int = 0) -> tuple[ActorCritic, dict[str, Any]]:
     """A random policy whose action probabilities are far from uniform.
 
     The trainer's policy head starts at gain 0.01 (near-uniform probabilities), which
     would make a wrong state hard to see in the probabilities; larger heads make every
     difference in the memory show.
     """
-    model, layers, window = variant
-    config = policy_config(model, (OBS_DIM,), NUM_ACTIONS, HIDDEN, layers, window)
+    model, layers, window, encoder = variant
+    config = policy_config(model, (OBS_DIM,), NUM_ACTIONS, HIDDEN, layers, window, encoder)
     torch.manual_seed(seed)
     policy = build_policy(config)
     with torch.no_grad():
@@ -167,7 +170,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ActorC
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 def test_torch_onnx_and_load_policy_agree_over_an_episode(
-    exported: dict, variant: tuple[str, int, int], batch: int
+    exported: dict, variant: Variant, batch: int
 ) -> None:
     policy, _, directory = exported[variant_id(variant)]
     obs, starts = episode(batch, seed=batch)
@@ -186,9 +189,7 @@ def test_torch_onnx_and_load_policy_agree_over_an_episode(
 
 
 @pytest.mark.parametrize("variant", RECURRENT_VARIANTS, ids=variant_id)
-def test_the_comparison_sees_a_lost_state_or_a_missed_reset(
-    exported: dict, variant: tuple[str, int, int]
-) -> None:
+def test_the_comparison_sees_a_lost_state_or_a_missed_reset(exported: dict, variant: Variant) -> None:
     """The agreement test above can fail: dropping the state or a reset shows in the probs."""
     policy, _, directory = exported[variant_id(variant)]
     obs, starts = episode(7, seed=7)
@@ -205,7 +206,7 @@ def test_the_comparison_sees_a_lost_state_or_a_missed_reset(
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
-def test_onnx_names_shapes_and_dynamic_batch(exported: dict, variant: tuple[str, int, int]) -> None:
+def test_onnx_names_shapes_and_dynamic_batch(exported: dict, variant: Variant) -> None:
     policy, _, directory = exported[variant_id(variant)]
     model = onnx.load(str(directory / ONNX_FILE))
     onnx.checker.check_model(model)
@@ -245,7 +246,7 @@ def test_onnx_names_shapes_and_dynamic_batch(exported: dict, variant: tuple[str,
 
 
 def test_policy_json_holds_config_and_metadata(tmp_path: Path) -> None:
-    policy, config = make_policy(("lstm", 2, 1))
+    policy, config = make_policy(("lstm", 2, 1, "dense"))
     metadata = {
         "env_id": "CartPole-v1",
         "algo": "ppo",
@@ -273,7 +274,7 @@ def test_policy_json_holds_config_and_metadata(tmp_path: Path) -> None:
 
 
 def test_export_leaves_the_policy_alone(tmp_path: Path) -> None:
-    policy, config = make_policy(("gru", 1, 1))
+    policy, config = make_policy(("gru", 1, 1, "dense"))
     policy.train()
     before = {k: v.clone() for k, v in policy.state_dict().items()}
     export_policy(policy, config, tmp_path)
@@ -282,7 +283,7 @@ def test_export_leaves_the_policy_alone(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_config_that_does_not_describe_the_policy(tmp_path: Path) -> None:
-    policy, config = make_policy(("gru", 1, 1))
+    policy, config = make_policy(("gru", 1, 1, "dense"))
     with pytest.raises(ValueError, match="does not match"):
         export_policy(policy, {**config, "model": "lstm"}, tmp_path)
     with pytest.raises(ValueError, match="buildable"):
@@ -291,7 +292,7 @@ def test_export_refuses_a_config_that_does_not_describe_the_policy(tmp_path: Pat
 
 
 def test_no_pickle_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    policy, config = make_policy(("lstm", 1, 1))
+    policy, config = make_policy(("lstm", 1, 1, "dense"))
     export_policy(policy, config, tmp_path)
 
     # Exactly three files, none of them a pickle or a torch zip archive.
@@ -323,7 +324,7 @@ def test_no_pickle_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_load_policy_accepts_the_directory_or_either_file(exported: dict) -> None:
-    _, _, directory = exported[variant_id(("gru", 1, 1))]
+    _, _, directory = exported[variant_id(("gru", 1, 1, "dense"))]
     obs = np.linspace(-1, 1, OBS_DIM, dtype=np.float32)
     results = [
         load_policy(path).action_probs(obs)
@@ -335,7 +336,7 @@ def test_load_policy_accepts_the_directory_or_either_file(exported: dict) -> Non
 
 @pytest.fixture
 def gru_export(tmp_path: Path) -> Path:
-    policy, config = make_policy(("gru", 1, 1))
+    policy, config = make_policy(("gru", 1, 1, "dense"))
     export_policy(policy, config, tmp_path)
     return tmp_path
 
@@ -406,7 +407,7 @@ def test_bad_json_newer_format_and_missing_files_are_value_errors(gru_export: Pa
 
 
 def test_act_keeps_memory_batchness_and_reproducible_sampling(exported: dict) -> None:
-    _, _, directory = exported[variant_id(("lstm", 2, 1))]
+    _, _, directory = exported[variant_id(("lstm", 2, 1, "dense"))]
     obs, _ = episode(5, seed=3)
 
     # Unbatched in, int out; batched in, int64 array out.
@@ -447,7 +448,7 @@ def test_act_keeps_memory_batchness_and_reproducible_sampling(exported: dict) ->
 
 
 def test_sampled_actions_follow_the_probabilities(exported: dict) -> None:
-    _, _, directory = exported[variant_id(("mlp", 1, 1))]
+    _, _, directory = exported[variant_id(("mlp", 1, 1, "dense"))]
     loaded = load_policy(directory, seed=0)
     obs = np.tile(np.linspace(-2, 2, OBS_DIM, dtype=np.float32), (20_000, 1))
     probs = load_policy(directory).action_probs(obs[:1])[0]
@@ -456,7 +457,7 @@ def test_sampled_actions_follow_the_probabilities(exported: dict) -> None:
 
 
 def test_reset_rows_and_batch_checks(exported: dict) -> None:
-    _, _, directory = exported[variant_id(("gru", 2, 1))]
+    _, _, directory = exported[variant_id(("gru", 2, 1, "dense"))]
     obs, _ = episode(4, seed=5)
     a, b = load_policy(directory), load_policy(directory)
     for t in range(5):

@@ -10,16 +10,17 @@ from rlcore.models import build_policy, policy_config
 VARIANTS = ["mlp", "gru_cell", "gru", "lstm", "window"]
 
 
-def make_policy(model: str, layers: int = 1, window: int = 4):
+def make_policy(model: str, layers: int = 1, window: int = 4, encoder: str = "dense"):
     torch.manual_seed(0)
-    return build_policy(policy_config(model, (4,), 2, 16, layers, window))
+    return build_policy(policy_config(model, (4,), 2, 16, layers, window, encoder))
 
 
+@pytest.mark.parametrize("encoder", ["dense", "none"])
 @pytest.mark.parametrize("model", VARIANTS)
 @pytest.mark.parametrize("layers", [1, 2])
-def test_chunk_replay_equals_step_by_step(model: str, layers: int) -> None:
+def test_chunk_replay_equals_step_by_step(model: str, layers: int, encoder: str) -> None:
     """Running a chunk with episode starts inside equals acting one step at a time."""
-    policy = make_policy(model, layers)
+    policy = make_policy(model, layers, encoder=encoder)
     steps, batch = 24, 5
     obs = torch.randn(steps, batch, 4)
     starts = torch.rand(steps, batch) < 0.2
@@ -72,6 +73,14 @@ def test_window_sees_exactly_k_observations() -> None:
     logits[-1].sum().backward()
     touched = obs.grad.abs().sum(dim=(1, 2)) > 0
     assert touched.tolist() == [False] * (8 - k) + [True] * k
+
+
+@pytest.mark.parametrize("model", ["mlp", "gru", "lstm"])
+def test_without_encoder_the_core_reads_the_observation(model: str) -> None:
+    policy = make_policy(model, encoder="none")
+    first_layer = next(p for name, p in policy.core.named_parameters() if "weight" in name)
+    assert first_layer.shape[-1] == 4  # the observation size, not the hidden size
+    assert not any(True for _ in policy.encoder.parameters())
 
 
 def test_state_shapes_are_batch_first() -> None:
