@@ -58,6 +58,7 @@ MATCHED = {
     "max_grad_norm": 0.5,
     "normalize_advantages": True,
     "hidden_size": 256,
+    "encoder": "none",  # as RecurrentPPO: the observation goes straight into the recurrent layer
 }
 
 

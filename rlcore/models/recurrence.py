@@ -37,6 +37,9 @@ def gru_sequence(
     inputs = (x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
     if _needs_grad(inputs):
         return _GRUSequence.apply(*inputs)
+    if x.shape[0] == 1:  # one acting step: PyTorch's cell, without the chunk set-up
+        h = torch.gru_cell(x[0], h0.masked_fill(starts[0].unsqueeze(-1), 0.0), *inputs[3:])
+        return h.unsqueeze(0), h
     out, _ = _gru_forward(*inputs)
     return out, out[-1]
 
@@ -55,6 +58,10 @@ def lstm_sequence(
     inputs = (x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
     if _needs_grad(inputs):
         return _LSTMSequence.apply(*inputs)
+    if x.shape[0] == 1:  # one acting step: PyTorch's cell, without the chunk set-up
+        new = starts[0].unsqueeze(-1)
+        h, c = torch.lstm_cell(x[0], (h0.masked_fill(new, 0.0), c0.masked_fill(new, 0.0)), *inputs[4:])
+        return h.unsqueeze(0), h, c
     out, saved = _lstm_forward(*inputs)
     return out, out[-1], saved.c_out[-1]
 
@@ -75,8 +82,7 @@ class _GRUTrace(NamedTuple):
     keep: torch.Tensor  # 0 where a row's state is reset before the step
     resets: frozenset[int]
     h_in: torch.Tensor  # the state each step starts from, after any reset
-    gh: torch.Tensor  # h_in W_hh^T + b_hh
-    rz: torch.Tensor  # the r and z gates
+    gates: torch.Tensor  # r, z (after the sigmoid) and gh_n = h_in W_hn^T + b_hn
     n: torch.Tensor  # the candidate state
 
 
@@ -96,25 +102,32 @@ def _gru_forward(
     resets = _reset_steps(starts)
     keep = (~starts).to(x.dtype).unsqueeze(-1)
     gi = torch.addmm(bias_ih, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
-    gh = x.new_empty(steps, batch, 3 * hidden)
-    rz = x.new_empty(steps, batch, 2 * hidden)
+    # Each step adds h W_hh^T in place to `gates`, which starts as everything else that
+    # the pre-activations of r and z sum, and as b_hn for n (gi_n stays apart: r scales
+    # gh_n alone).
+    gates = torch.cat(
+        [
+            gi[..., : 2 * hidden] + bias_hh[: 2 * hidden],
+            bias_hh[2 * hidden :].expand_as(gi[..., 2 * hidden :]),
+        ],
+        dim=-1,
+    )
     n, out = x.new_empty(steps, batch, hidden), x.new_empty(steps, batch, hidden)
     # Per-step views made once: indexing inside the loop costs more than the math.
-    gi_rz, gi_n = _steps(gi, 2 * hidden, hidden)
-    gh_t, (gh_rz, gh_n) = gh.unbind(0), _steps(gh, 2 * hidden, hidden)
-    rz_t, (r, z) = rz.unbind(0), _steps(rz, hidden, hidden)
-    n_t, out_t = n.unbind(0), out.unbind(0)
+    gates_t, (rz_t, gh_n) = gates.unbind(0), _steps(gates, 2 * hidden, hidden)
+    r, z, _ = _steps(gates, hidden, hidden, hidden)
+    gi_n, n_t, out_t = gi[..., 2 * hidden :].unbind(0), n.unbind(0), out.unbind(0)
     w_hh_t = _transposed(weight_hh, steps)
     h = h0
     for t in range(steps):
         if t in resets:
             h = h * keep[t]
-        torch.addmm(bias_hh, h, w_hh_t, out=gh_t[t])
-        torch.add(gi_rz[t], gh_rz[t], out=rz_t[t]).sigmoid_()
+        gates_t[t].addmm_(h, w_hh_t)
+        rz_t[t].sigmoid_()
         torch.addcmul(gi_n[t], r[t], gh_n[t], out=n_t[t]).tanh_()
         h = torch.lerp(n_t[t], h, z[t], out=out_t[t])
     h_in = torch.cat([h0.unsqueeze(0), out[:-1]]) * keep
-    return out, _GRUTrace(keep, resets, h_in, gh, rz, n)
+    return out, _GRUTrace(keep, resets, h_in, gates, n)
 
 
 def _transposed(weight: torch.Tensor, steps: int) -> torch.Tensor:
@@ -141,38 +154,45 @@ class _GRUSequence(torch.autograd.Function):
         bias_hh: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out, trace = _gru_forward(x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
-        ctx.save_for_backward(x, weight_ih, weight_hh, trace.keep, trace.h_in, trace.gh, trace.rz, trace.n)
+        ctx.save_for_backward(x, weight_ih, weight_hh, trace.keep, trace.h_in, trace.gates, trace.n)
         ctx.resets = trace.resets
         return out, out[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, d_out: torch.Tensor, d_last: torch.Tensor | None) -> tuple:
-        x, weight_ih, weight_hh, keep, h_in, gh, rz, n = ctx.saved_tensors
+        x, weight_ih, weight_hh, keep, h_in, gates, n = ctx.saved_tensors
         steps, batch, hidden = n.shape
-        r, z, gh_n = rz[..., :hidden], rz[..., hidden:], gh[..., 2 * hidden :]
+        r, z, gh_n = gates.split(hidden, dim=-1)
         # d gh_t = dh_t * dgh_dh_t for the r, z and n gates at once (dh_t, the gradient of
         # step t's output, broadcast over the gate axis); dgh_dh needs no recurrence, so
         # it is computed for all steps before the loop.
         dn_dh = (1 - z) * (1 - n * n)
         dgh_dh = torch.stack([dn_dh * gh_n * r * (1 - r), (h_in - n) * z * (1 - z), dn_dh * r], dim=2)
         d_gh = x.new_empty(steps, batch, 3, hidden)
-        dh_all = torch.empty_like(n)
-        dh_t, dh_gates_t = dh_all.unbind(0), dh_all.unsqueeze(2).unbind(0)
+        # dh[t], the whole gradient of step t's output, starts as d_out[t]; the loop adds
+        # what flows back from step t+1.
+        dh = d_out.clone()
+        if d_last is not None:
+            dh[-1] += d_last
+        d_h0 = torch.zeros_like(h_in[0])
+        dh_t, dh_gates_t = dh.unbind(0), dh.unsqueeze(2).unbind(0)
         d_gh_t, d_gh_flat_t = d_gh.unbind(0), d_gh.view(steps, batch, -1).unbind(0)
-        dgh_dh_t, z_t, keep_t, d_out_t = dgh_dh.unbind(0), z.unbind(0), keep.unbind(0), d_out.unbind(0)
-        dh = torch.zeros_like(h_in[0]) if d_last is None else d_last
+        dgh_dh_t, z_t, keep_t = dgh_dh.unbind(0), z.unbind(0), keep.unbind(0)
         for t in range(steps - 1, -1, -1):
-            torch.add(dh, d_out_t[t], out=dh_t[t])
             torch.mul(dgh_dh_t[t], dh_gates_t[t], out=d_gh_t[t])
-            dh = torch.addmm(dh_t[t] * z_t[t], d_gh_flat_t[t], weight_hh)
+            # dh[t] z[t] + d_gh[t] W_hh flows into the state before step t: the previous
+            # output's gradient (h0's at t = 0), except for rows starting an episode.
+            previous = dh_t[t - 1] if t > 0 else d_h0
+            into = previous if t not in ctx.resets else torch.zeros_like(d_h0)
+            into.addcmul_(dh_t[t], z_t[t]).addmm_(d_gh_flat_t[t], weight_hh)
             if t in ctx.resets:
-                dh = dh * keep_t[t]
+                previous.addcmul_(into, keep_t[t])
         d_gh = d_gh.view(steps * batch, -1)
-        d_gi = torch.cat([d_gh[:, : 2 * hidden], (dh_all * dn_dh).view(steps * batch, -1)], dim=1)
+        d_gi = torch.cat([d_gh[:, : 2 * hidden], (dh * dn_dh).view(steps * batch, -1)], dim=1)
         return (
             (d_gi @ weight_ih).view_as(x),
-            dh,
+            d_h0,
             None,
             d_gi.t() @ x.reshape(steps * batch, -1),
             d_gh.t() @ h_in.view(steps * batch, -1),
