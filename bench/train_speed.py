@@ -13,12 +13,15 @@ end. Settings:
   (a) matched: rl-zoo3's CartPoleNoVel hyperparameters with sb3-contrib's default LSTM
       size for both libraries: 8 envs, n_steps 32, batch 256 (one minibatch), 20 epochs,
       gamma 0.98, GAE lambda 0.8, lr 1e-3 and clip 0.2 decaying linearly, entropy 0,
-      hidden 256.
+      hidden 256; rlcore with `encoder: none`, so that in both the observation goes
+      straight into the recurrent layer.
   (b) each library's own best: rlcore's spec defaults; RecurrentPPO with rl-zoo3's
       CartPoleNoVel-v1 hyperparameters (LSTM 64, separate critic LSTM).
 RecurrentPPO trains at a few hundred steps/s, so its rows stop at --sb3-steps or
 --sb3-seconds, whichever comes first; the table says which budget each row had.
-Everything runs on the CPU with one torch thread. Results go to bench/results/.
+Everything runs on the CPU with one torch thread (--threads to change it, for both).
+Results go to bench/results/; the "x RecurrentPPO" column divides steps/s by
+RecurrentPPO's in the same setting and env.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class Row:
     seconds_to_target: float | None = None
     steps_to_target: int | None = None
     final_return: float | None = None
+    vs_reference: float | None = None  # steps/s over RecurrentPPO's, same setting and env
 
 
 class Last100:
@@ -300,6 +304,7 @@ def print_table(rows: list[Row]) -> None:
         "env",
         "budget",
         "steps/s",
+        "x RecurrentPPO",
         "s to target",
         "steps to target",
         "final (last 100)",
@@ -315,6 +320,7 @@ def print_table(rows: list[Row]) -> None:
                 f"{SHORT_ENV[r.env]} ({r.target:.0f})",
                 r.budget,
                 f"{r.sps:,.0f}",
+                "-" if r.vs_reference is None else f"{r.vs_reference:.1f}x",
                 f"{r.seconds_to_target:.1f}" if reached else f"not reached in {r.wall_s:.0f} s",
                 f"{r.steps_to_target:,}" if reached else f"not in {r.steps:,}",
                 "-" if r.final_return is None else f"{r.final_return:.1f}",
@@ -349,9 +355,19 @@ def main() -> None:
         print(f"running {row.id} ...", flush=True)
         done.append(run(row))
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps([asdict(r) for r in done], indent=2))
+        RESULTS.write_text(json.dumps([asdict(r) for r in done], indent=2))  # partial results survive
+    set_ratios(done)
+    RESULTS.write_text(json.dumps([asdict(r) for r in done], indent=2))
     print_table(done)
     print(f"\nwrote {RESULTS}")
+
+
+def set_ratios(rows: list[Row]) -> None:
+    """Each rlcore row's steps/s as a multiple of RecurrentPPO's in the same setting and env."""
+    reference = {(r.setting, r.env): r.sps for r in rows if r.library == "sb3-contrib" and r.sps}
+    for r in rows:
+        if r.library == "rlcore" and (r.setting, r.env) in reference:
+            r.vs_reference = r.sps / reference[(r.setting, r.env)]
 
 
 if __name__ == "__main__":
