@@ -132,6 +132,10 @@ def stop_worker_process(process: subprocess.Popen, timeout: float = 30.0) -> Non
         process.wait()
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @main.command("up")
 def up_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -163,6 +167,9 @@ def up_command(
         f"    API docs:  http://{shown}:{port}/docs  (Authorization: Bearer {token})\n"
         f"    Press Ctrl-C to stop.\n"
     )
+    # uvicorn shuts down on SIGTERM, then re-raises it; without a handler of ours that
+    # kills this process before the `finally` below stops the worker, which lives on.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 import zipfile
@@ -11,10 +10,6 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-# `RLSERVE_SCREENSHOTS=docs` writes the README's screenshots to docs/; otherwise they go to
-# the test's tmp_path, so a test run leaves the git tree clean.
-SCREENSHOTS_TO_DOCS = os.environ.get("RLSERVE_SCREENSHOTS") == "docs"
 # Tiny jobs: a few seconds each on one CPU worker.
 TINY = {
     "algo": "ppo",
@@ -130,7 +125,7 @@ def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type:
 
 def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
-    shots = DOCS if SCREENSHOTS_TO_DOCS else tmp_path
+    shots = tmp_path  # the README's screenshots come from docs/screenshots.py
     body = {
         "spec": {**TINY, "total_steps": 12_000},
         "seeds": [0, 1, 2],
@@ -146,6 +141,7 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_
     page.goto(f"{server.url}/#/compare?group={group['id']}")
     legend = page.get_by_test_id("legend")
     legend.get_by_text("n=3").first.wait_for()
+    assert page.locator("main h1").text_content() == "mlp vs gru"  # the group's name
     assert legend.locator("li").count() == 2
     assert "95% t-interval" in legend.text_content()
     chart = page.locator(".panel.main .chart")

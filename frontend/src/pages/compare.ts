@@ -112,7 +112,13 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
     timer = 0;
     stale.clear();
     try {
-      jobs = group ? (await getGroup(group)).jobs : await Promise.all(ids.map(getJob));
+      if (group) {
+        const g = await getGroup(group);
+        jobs = g.jobs;
+        if (g.name) title.textContent = g.name;
+      } else {
+        jobs = await Promise.all(ids.map(getJob));
+      }
       const results = await Promise.all(jobs.map((job) => getMetrics(job.id, metricKeys(), MAX_POINTS)));
       metrics = new Map(results.map((m) => [m.job_id, m]));
       if (stopped) return;
