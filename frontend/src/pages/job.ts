@@ -174,7 +174,9 @@ function renderHeader(el: HTMLElement, job: Job, live: HTMLElement, act: (action
     [job.spec.algo, job.spec.model, job.spec.env_id, `seed ${job.spec.seed}`].join(" · "),
     job.group_id ? [" · ", h("a", { href: `#/compare?group=${job.group_id}` }, "compare its group")] : null,
   );
-  const ret = job.latest_metrics?.[METRIC.return] ?? job.mean_return;
+  // A finished job has its mean over the last 100 episodes (what "best" is judged on too);
+  // a running one shows its latest point.
+  const ret = job.mean_return ?? job.latest_metrics?.[METRIC.return];
   render(
     stats,
     h("div", { class: "stat wide-stat" }, h("span", { class: "label" }, "Progress"), progressBar(job)),
