@@ -64,6 +64,7 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tm
     page.fill("#f-num_envs", "4")
     page.click("summary")
     page.fill("#f-rollout_length", "32")
+    page.select_option("#f-encoder", "none")  # a named choice: a select, not a number box
     page.click("button[type=submit]")
 
     page.wait_for_url("**/#/jobs/*")
@@ -77,6 +78,7 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tm
     wait_status(page, "succeeded")
     job = succeeded(server, job_id)
     assert job["latest_metrics"]
+    assert job["spec"]["encoder"] == "none"
 
     # Download the policy with the button: a zip with policy.onnx and its config.
     with page.expect_download() as info:

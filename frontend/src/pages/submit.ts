@@ -70,6 +70,8 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
       describe();
       return wrapper;
     }
+    // Any other choice among named values (encoder: dense | none) is a select, too.
+    if (schema.enum) return field(name, label, select(schema.enum, value), schema.description ?? null);
     const type = typeOf(schema);
     if (type === "boolean") return field(name, label, h("input", { type: "checkbox", checked: value === true }), schema.description ?? null);
     const input = h("input", {
