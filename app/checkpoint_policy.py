@@ -24,7 +24,7 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
     from rlcore.checkpoint import load_checkpoint
     from rlcore.envs import make_vec_env
     from rlcore.export import export_policy
-    from rlcore.models import build_policy, policy_config
+    from rlcore.models import build_policy, spec_policy_config
     from rlcore.spec import TrainSpec
     from rlcore.trainer import CHECKPOINTS
 
@@ -43,15 +43,7 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
             num_actions = int(envs.single_action_space.n)
         finally:
             envs.close()
-        config = policy_config(
-            spec.model.value,
-            obs_shape,
-            num_actions,
-            spec.hidden_size,
-            spec.num_layers,
-            spec.window_length,
-            spec.encoder,
-        )
+        config = spec_policy_config(spec, obs_shape, num_actions)
         policy = build_policy(config)
         policy.load_state_dict(saved["policy"])
         metadata = {

@@ -24,7 +24,7 @@ from rlcore.envs import make_vec_env
 from rlcore.evaluate import run_episodes, torch_policy_actor
 from rlcore.export import export_policy
 from rlcore.metrics import MetricsSink
-from rlcore.models import build_policy, policy_config
+from rlcore.models import build_policy, spec_policy_config
 from rlcore.rollout import Rollout, RolloutCollector
 from rlcore.spec import Algorithm, TrainSpec
 
@@ -65,14 +65,8 @@ class Run:
         torch.manual_seed(spec.seed)
 
         self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed)
-        self.policy_config = policy_config(
-            spec.model.value,
-            self.envs.single_observation_space.shape,
-            int(self.envs.single_action_space.n),
-            spec.hidden_size,
-            spec.num_layers,
-            spec.window_length,
-            spec.encoder,
+        self.policy_config = spec_policy_config(
+            spec, self.envs.single_observation_space.shape, int(self.envs.single_action_space.n)
         )
         self.policy = build_policy(self.policy_config).to(self.device)
         # fused: one kernel over all parameters; 2.5x faster than the default step on

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from rlcore.models.cores import MemoryCore, build_core
 from rlcore.models.encoders import build_encoder
+
+if TYPE_CHECKING:
+    from rlcore.spec import TrainSpec
 
 
 def _init_layer(layer: nn.Linear, gain: float) -> nn.Linear:
@@ -84,3 +87,16 @@ def policy_config(
         "window_length": window_length,
         "encoder": encoder,
     }
+
+
+def spec_policy_config(spec: TrainSpec, obs_shape: tuple[int, ...], num_actions: int) -> dict[str, Any]:
+    """`policy_config` of the model a training spec asks for, on envs of these spaces."""
+    return policy_config(
+        spec.model.value,
+        obs_shape,
+        num_actions,
+        spec.hidden_size,
+        spec.num_layers,
+        spec.window_length,
+        spec.encoder,
+    )

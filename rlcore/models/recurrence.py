@@ -71,9 +71,16 @@ def _needs_grad(inputs: tuple[torch.Tensor, ...]) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
 
 
-def _reset_steps(starts: torch.Tensor) -> frozenset[int]:
-    """The time steps at which at least one row starts an episode."""
-    return frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+def _prepare(
+    x: torch.Tensor, starts: torch.Tensor, weight_ih: torch.Tensor, bias: torch.Tensor
+) -> tuple[frozenset[int], torch.Tensor, torch.Tensor]:
+    """What every chunk needs before its time loop: the steps at which some row starts an
+    episode, the (T, B, 1) mask that is 0 on those rows, and x W_ih^T + bias for all steps."""
+    steps, batch, _ = x.shape
+    resets = frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+    keep = (~starts).to(x.dtype).unsqueeze(-1)
+    projected = torch.addmm(bias, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+    return resets, keep, projected
 
 
 class _GRUTrace(NamedTuple):
@@ -99,9 +106,7 @@ def _gru_forward(
     # with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh.
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
-    resets = _reset_steps(starts)
-    keep = (~starts).to(x.dtype).unsqueeze(-1)
-    gi = torch.addmm(bias_ih, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+    resets, keep, gi = _prepare(x, starts, weight_ih, bias_ih)
     # Each step adds h W_hh^T in place to `gates`, which starts as everything else that
     # the pre-activations of r and z sum, and as b_hn for n (gi_n stays apart: r scales
     # gh_n alone).
@@ -227,10 +232,7 @@ def _lstm_forward(
     # c' = f * c + i * g; h' = o * tanh(c').
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
-    resets = _reset_steps(starts)
-    keep = (~starts).to(x.dtype).unsqueeze(-1)
-    gates = torch.addmm(bias_ih + bias_hh, x.reshape(steps * batch, -1), weight_ih.t())
-    gates = gates.view(steps, batch, -1)
+    resets, keep, gates = _prepare(x, starts, weight_ih, bias_ih + bias_hh)
     c_out, tanh_c, out = (x.new_empty(steps, batch, hidden) for _ in range(3))
     gates_t, (if_t, g_t, o_t) = gates.unbind(0), _steps(gates, 2 * hidden, hidden, hidden)
     i_t, f_t = _steps(gates, hidden, hidden, 2 * hidden)[:2]
