@@ -54,7 +54,7 @@ class Sequences:
 
     def select(self, chunks: torch.Tensor) -> Sequences:
         """The chunks with the given indices, time order kept inside each."""
-        return Sequences(
+        return type(self)(
             **{
                 f.name: getattr(self, f.name)[chunks]
                 if f.name == "initial_states"

@@ -21,11 +21,12 @@ import torch
 from rlcore.checkpoint import load_checkpoint, save_checkpoint
 from rlcore.device import resolve_device
 from rlcore.envs import make_vec_env
+from rlcore.episodes import EpisodeCollector
 from rlcore.evaluate import run_episodes, torch_policy_actor
 from rlcore.export import export_policy
 from rlcore.metrics import MetricsSink
 from rlcore.models import build_policy, spec_policy_config
-from rlcore.rollout import Rollout, RolloutCollector
+from rlcore.rollout import Episode, RolloutCollector
 from rlcore.spec import Algorithm, TrainSpec
 
 CHECKPOINTS = "checkpoints"
@@ -74,20 +75,16 @@ class Run:
         self.optimizer = torch.optim.Adam(
             self.policy.parameters(), lr=spec.learning_rate, eps=1e-5, fused=True
         )
-        # REINFORCE has no critic to bootstrap a cut episode with.
-        self.collector = RolloutCollector(
-            self.envs,
-            self.policy,
-            self.device,
-            spec.seed,
-            bootstrap_truncated=spec.algo != Algorithm.reinforce,
-        )
+        # REINFORCE learns from whole episodes; the others from fixed-length rollouts.
+        collector = EpisodeCollector if spec.algo == Algorithm.reinforce else RolloutCollector
+        self.collector = collector(self.envs, self.policy, self.device, spec.seed)
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.best_return: float | None = None
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.elapsed_before = 0.0
         self.started = time.perf_counter()
         self.update_started = self.started
+        self.update_started_step = 0
         self.last_checkpoint_step = 0
         self.last_eval_step = 0
         self.eval_generator = torch.Generator().manual_seed(spec.seed + 1)
@@ -118,22 +115,23 @@ class Run:
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.spec.max_grad_norm)
         self.optimizer.step()
 
-    def end_update(self, rollout: Rollout, losses: dict[str, float]) -> None:
-        """Report one point of metrics, then evaluate and checkpoint when due."""
+    def end_update(self, episodes: list[Episode], losses: dict[str, float]) -> None:
+        """Report one point of metrics (with the episodes that ended since the last one), then
+        evaluate and checkpoint when due."""
         now = time.perf_counter()
-        steps = rollout.rewards.numel()
+        steps = self.global_step - self.update_started_step
         metrics: dict[str, float] = {
             "perf/sps": steps / max(now - self.update_started, 1e-9),
             "perf/wall_time": self.wall_time,
             "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
             **losses,
         }
-        self.update_started = now
-        if rollout.episodes:
-            returns = [e.ret for e in rollout.episodes]
+        self.update_started, self.update_started_step = now, self.global_step
+        if episodes:
+            returns = [e.ret for e in episodes]
             self.recent_returns.extend(returns)
             metrics["charts/episodic_return"] = float(np.mean(returns))
-            metrics["charts/episodic_length"] = float(np.mean([e.length for e in rollout.episodes]))
+            metrics["charts/episodic_length"] = float(np.mean([e.length for e in episodes]))
             metrics["charts/episodes"] = float(len(returns))
             self._track_best()
         if self.spec.eval_interval and self.global_step - self.last_eval_step >= self.spec.eval_interval:
@@ -207,7 +205,7 @@ class Run:
         self.best_return = saved["best_return"]
         self.best_weights = saved["best_weights"]
         self.elapsed_before = saved["wall_time"]
-        self.last_checkpoint_step = self.global_step
+        self.last_checkpoint_step = self.update_started_step = self.global_step
         self.last_eval_step = saved["last_eval_step"]
 
     def export(self) -> None:

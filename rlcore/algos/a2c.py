@@ -35,7 +35,7 @@ def train(run: Run) -> None:
             run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
 
         run.end_update(
-            rollout,
+            rollout.episodes,
             {
                 "losses/policy_loss": policy_loss.item(),
                 "losses/value_loss": value_loss.item(),

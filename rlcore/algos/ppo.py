@@ -49,7 +49,7 @@ def train(run: Run) -> None:
                     clipped = masked_mean(((ratio - 1).abs() > clip).float(), mb.mask)
 
         run.end_update(
-            rollout,
+            rollout.episodes,
             {
                 "losses/policy_loss": policy_loss.item(),
                 "losses/value_loss": value_loss.item(),

@@ -1,18 +1,22 @@
 """REINFORCE with an entropy bonus (Williams 1992), the forum thread's algorithm done right.
 
 for each update:
-    play num_envs x rollout_length steps, carrying each env's memory state
-    G_t = sum_k gamma^k r_{t+k}        (Monte Carlo, within the episode)
-    replay each column from the state that went into its first step, resetting the
-    state at episode starts, so log pi(a_t | h_t) is exactly what the agent acted with
-    loss = -mean(G_t * log pi(a_t | h_t)) - beta * entropy    over complete episodes
+    play until the episodes that ended hold num_envs x rollout_length steps; an episode
+        still running waits, with its env and memory state, and is trained once it ends
+    G_t = sum_k gamma^k r_{t+k}         (Monte Carlo, within the episode)
+    replay every episode from the zero state it started from (whole, or in bptt_length
+        chunks that carry the state), so log pi(a_t | h_t) is what the agent acted with
+    loss = -mean(G_t * log pi(a_t | h_t)) - beta * entropy     over every step, once
 """
 
 from __future__ import annotations
 
+import torch
+
 from rlcore import distributions
 from rlcore.algos.common import masked_mean, normalize, replay_error
-from rlcore.returns import discounted_returns
+from rlcore.episodes import EpisodeSequences, pack_episodes
+from rlcore.models import ActorCritic
 from rlcore.trainer import Run
 
 
@@ -20,28 +24,42 @@ def train(run: Run) -> None:
     spec, policy = run.spec, run.policy
     while not run.finished():
         run.anneal()
-        rollout = run.collector.collect(spec.rollout_length)
-        returns, complete = discounted_returns(rollout.rewards, rollout.dones, spec.gamma)
-        # Steps of episodes still running at the end of the rollout have no return yet;
-        # they are left out here and their episode is trained in the next rollout.
-        mask = complete.float()
-        weights = normalize(returns, mask) if spec.normalize_advantages else returns
-        batch = rollout.sequences(weights, returns, spec.bptt_length or spec.rollout_length, mask)
+        collected = run.collector.collect_episodes(spec.num_envs * spec.rollout_length)
+        batch = pack_episodes(collected, policy.initial_state(1, run.device), spec.gamma)
+        if spec.normalize_advantages:
+            batch.advantages = normalize(batch.returns, batch.mask)
 
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):
-            logits, _, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
+            logits = unroll(policy, mb, spec.bptt_length)
             logprobs = distributions.log_prob(logits, mb.actions)
-            if i == 0:
-                replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)
+            if i == 0:  # before the first gradient step
+                replay = replay_error(logprobs.detach(), mb.logprobs, mb.fresh)
             policy_loss = -masked_mean(mb.advantages * logprobs, mb.mask)
             entropy = masked_mean(distributions.entropy(logits), mb.mask)
             run.optimize(policy_loss - spec.ent_coef * entropy)
 
         run.end_update(
-            rollout,
+            collected.finished,
             {
                 "losses/policy_loss": policy_loss.item(),
                 "losses/entropy": entropy.item(),
+                # Over the episodes these weights played from their first step; the ones
+                # begun before the last update were played by the weights before it.
                 "losses/replay_error": replay,
+                "charts/trained_steps": float(collected.steps),
             },
         )
+
+
+def unroll(policy: ActorCritic, mb: EpisodeSequences, chunk_length: int | None) -> torch.Tensor:
+    """Logits of every step, replayed from the columns' zero states; with `chunk_length`,
+    gradients flow back at most that many steps (the carried state is a constant)."""
+    steps = mb.obs.shape[0]
+    chunk_length = chunk_length or steps
+    state, logits = mb.initial_states, []
+    for start in range(0, steps, chunk_length):
+        part = slice(start, start + chunk_length)
+        chunk_logits, _, state = policy(mb.obs[part], state, mb.episode_starts[part])
+        state = state.detach()
+        logits.append(chunk_logits)
+    return torch.cat(logits)

@@ -29,7 +29,8 @@ def test_update_replays_the_log_probs_it_acted_with(algo, model, make_spec, sink
     )
     train(spec, tmp_path, sink=sink)
     errors = sink.values("losses/replay_error")
-    assert len(errors) == 4
+    # REINFORCE updates once enough whole episodes have ended, so it may update less often.
+    assert len(errors) == 4 if algo != "reinforce" else len(errors) >= 2
     assert max(errors) < 1e-5
 
 
