@@ -1,8 +1,8 @@
 """The host a benchmark ran on, and the matmul floor of one recurrent PPO update on it.
 
 The floor is the time of the matmuls that one update of a GRU/LSTM layer over a rollout
-must perform (as `rlcore/models/recurrence.py` runs them on a CPU, plus the two linear
-heads), each timed at its exact shape with torch.mm/addmm in a tight loop. Nothing else
+must perform (as `rlcore/models/recurrence.py` runs them on a CPU, plus the policy and
+value heads), each timed at its exact shape with torch.mm/addmm in a tight loop. Nothing else
 of the update (elementwise gate math, autograd, the optimiser) and nothing of the
 rollout (env steps, acting) is in it, so a training run can only approach it: the floor,
 as env steps/s, is an upper bound on what the host can do at these sizes.
@@ -52,10 +52,11 @@ def host() -> dict[str, object]:
 def host_line(info: dict[str, object]) -> str:
     """One line naming the host, for the top of a table."""
     flags = ", ".join(info["vector_flags"]) or "no AVX2/AVX-512"  # type: ignore[arg-type]
+    load = "" if info["load_1min"] is None else f"; load {info['load_1min']:.1f} at start"
     return (
         f"host: {info['cpu']} ({info['machine']}), {info['cores_usable']}/{info['cores']} cores usable, "
         f"{flags}; torch {info['torch']} CPU capability {info['torch_cpu_capability']}, "
-        f"{info['torch_threads']} thread(s); load {info['load_1min']:.1f} at start"
+        f"{info['torch_threads']} thread(s){load}"
     )
 
 
@@ -75,8 +76,9 @@ def update_matmuls(
 ) -> list[Matmul]:
     """The matmuls of one minibatch of `batch` sequences of `steps` steps through one layer.
 
-    x (steps*batch, features) feeds the layer straight (`encoder: none`). The gradient of
-    x itself is left out: nothing needs it.
+    x (steps*batch, features) feeds the layer straight (`encoder: none`). The policy and
+    value heads count as one product of actions + 1 outputs. The gradient of x itself is
+    left out: nothing needs it.
     """
     gates, rows = GATES[kind] * hidden, steps * batch
     return [

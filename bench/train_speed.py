@@ -1,6 +1,6 @@
 """Training speed: rlcore's recurrent PPO against sb3-contrib's RecurrentPPO, same process.
 
-    python bench/train_speed.py                      # everything, about 70 minutes on 2 cores
+    python bench/train_speed.py                      # everything, about an hour on 2 cores
     python bench/train_speed.py --quick              # every row, tiny budgets: a ~2-minute smoke run
     python bench/train_speed.py --only b-            # setting (b) rows only
     python bench/train_speed.py --only reinforce --seeds 3
@@ -441,10 +441,14 @@ def _to_target_cell(r: Row) -> str:
     """`median (min-max), k/n reached`: min-max over the seeds that reached the target."""
     n = len(r.runs)
     if r.reached == 0:
-        return f"not in {statistics.median(run.wall_s for run in r.runs):.0f} s, 0/{n} reached"
+        return f"not in {_s(statistics.median(run.wall_s for run in r.runs))} s, 0/{n} reached"
     hits = [run.seconds_to_target for run in r.runs if run.seconds_to_target is not None]
     median = "not reached" if r.seconds_to_target is None else f"{r.seconds_to_target:.1f}"
     return f"{median} ({min(hits):.1f}-{max(hits):.1f}), {r.reached}/{n} reached"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
 
 
 def print_table(rows: list[Row]) -> None:
@@ -494,7 +498,7 @@ def print_floors(floors: dict[tuple[str, str], Floor]) -> None:
     for (model, env), floor in floors.items():
         parts = ", ".join(f"{what} {us / 1e3:.2f}" for what, us in floor.parts_us.items())
         print(
-            f"floor (a) {model} {floor.hidden_size} on {SHORT_ENV[env]}: {floor.update_ms:.1f} ms of "
+            f"floor (a) {model} {floor.hidden} on {SHORT_ENV[env]}: {floor.update_ms:.1f} ms of "
             f"matmuls per update ({floor.epochs} epochs x {floor.minibatches} minibatch of {floor.envs} x "
             f"{floor.steps} steps) = {floor.steps_per_s:,.0f} steps/s; per minibatch, ms: {parts}"
         )
