@@ -47,6 +47,7 @@ class EpisodeSequences(Sequences):
     rewards: torch.Tensor
     dones: torch.Tensor
     fresh: torch.Tensor
+    position: torch.Tensor  # the step's index in its episode (0 on padding)
 
 
 @dataclass
@@ -178,6 +179,7 @@ def pack_episodes(batch: EpisodeBatch, initial_state: torch.Tensor, gamma: float
         initial_states=initial_state.expand(columns, *initial_state.shape[1:]).clone(),
         rewards=rewards,
         dones=dones,
+        position=place([torch.arange(n, device=device) for n in lengths]),
         fresh=place(
             [
                 torch.full((e.length,), float(e.version == batch.version), device=device)

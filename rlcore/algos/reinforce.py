@@ -4,9 +4,10 @@ for each update:
     play until the episodes that ended hold num_envs x rollout_length steps; an episode
         still running waits, with its env and memory state, and is trained once it ends
     G_t = sum_k gamma^k r_{t+k}         (Monte Carlo, within the episode)
+    A_t = G_t - b_t, b_t = the mean G_t of the batch's episodes that reached step t
     replay every episode from the zero state it started from (whole, or in bptt_length
         chunks that carry the state), so log pi(a_t | h_t) is what the agent acted with
-    loss = -mean(G_t * log pi(a_t | h_t)) - beta * entropy     over every step, once
+    loss = -mean(A_t * log pi(a_t | h_t)) - beta * entropy     over every step, once
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def train(run: Run) -> None:
         run.anneal()
         collected = run.collector.collect_episodes(spec.num_envs * spec.rollout_length)
         batch = pack_episodes(collected, policy.initial_state(1, run.device), spec.gamma)
+        batch.advantages = batch.returns - time_baseline(batch)
         if spec.normalize_advantages:
-            batch.advantages = normalize(batch.returns, batch.mask)
+            batch.advantages = normalize(batch.advantages, batch.mask)
 
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):
             logits = unroll(policy, mb, spec.bptt_length)
@@ -63,3 +65,17 @@ def unroll(policy: ActorCritic, mb: EpisodeSequences, chunk_length: int | None) 
         state = state.detach()
         logits.append(chunk_logits)
     return torch.cat(logits)
+
+
+def time_baseline(batch: EpisodeSequences) -> torch.Tensor:
+    """b_t: the mean return at step t of the episodes that lasted that long.
+
+    Without it, the late steps of an episode cut by a time limit have small returns and,
+    normalised, push against the actions that kept the pole up that long; with it, a
+    batch of episodes that all reach the limit asks for no change.
+    """
+    valid = batch.mask.bool()
+    position, returns = batch.position[valid], batch.returns[valid]
+    sums = torch.zeros(int(position.max()) + 1, device=returns.device).index_add_(0, position, returns)
+    counts = torch.bincount(position, minlength=sums.shape[0]).to(returns.dtype)
+    return torch.where(valid, (sums / counts)[batch.position], 0.0)

@@ -68,3 +68,20 @@ def test_resume_keeps_the_episodes_waiting_for_their_end(make_spec, sink, tmp_pa
     resumed = load_file(tmp_path / "resumed" / "policy.safetensors")
     for name, tensor in straight.items():
         torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0)
+
+
+def test_time_baseline_is_the_mean_return_at_each_step(make_spec, tmp_path: Path) -> None:
+    from rlcore.algos.reinforce import time_baseline
+    from rlcore.episodes import EpisodeBatch, EpisodeSteps
+
+    def episode(rewards: list[float]) -> EpisodeSteps:
+        n = len(rewards)
+        return EpisodeSteps(
+            torch.zeros(n, 4), torch.zeros(n, dtype=torch.long), torch.zeros(n), torch.tensor(rewards), 0
+        )
+
+    # gamma 1: returns [3, 2, 1] and [1]; step 0's mean is 2, steps 1 and 2 have one episode each.
+    batch = EpisodeBatch([episode([1.0, 1.0, 1.0]), episode([1.0])], [], 0)
+    packed = pack_episodes(batch, torch.zeros(1, 0), gamma=1.0)
+    advantages = (packed.returns - time_baseline(packed))[packed.mask.bool()]
+    assert sorted(advantages.tolist()) == [-1.0, 0.0, 0.0, 1.0]
