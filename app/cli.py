@@ -1,12 +1,14 @@
-"""The `rlserve` command: rlcore's `train`/`eval` plus `up`, `worker`, `submit` and `token create`."""
+"""The `rlserve` command: rlcore's `train`/`eval` plus `up`, `worker`, `submit` and `token ...`."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,17 +51,75 @@ def _settings(data_dir: Path | None) -> Any:
 def token_create(
     name: Annotated[str, typer.Argument(help="User the token belongs to (created if new).")],
     label: Annotated[str | None, typer.Option(help="Name of the token itself; default: NAME.")] = None,
+    expires_in: Annotated[
+        str | None, typer.Option(help="Expire after this long: 90m, 12h, 30d or 4w.")
+    ] = None,
+    expires: Annotated[str | None, typer.Option(help="Expire on this date (YYYY-MM-DD, 00:00 UTC).")] = None,
+    scope: Annotated[
+        str, typer.Option(help="api: the user's jobs; metrics: only /metrics (for a Prometheus scraper).")
+    ] = "api",
     data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
 ) -> None:
     """Create an API token for user NAME and print it (it is stored hashed: shown only now)."""
-    from app.auth import create_token
+    from app.auth import TokenError, create_token
     from app.db import session_scope, upgrade
+    from app.models import TokenScope
+    from app.tokens import parse_expiry
+
+    if scope not in TokenScope.__members__:
+        raise typer.BadParameter(f"{scope!r}: expected api or metrics", param_hint="--scope")
+    settings = _settings(data_dir)
+    upgrade(settings.database_url)
+    try:
+        expires_at = parse_expiry(expires_in, expires)
+        with session_scope(settings.database_url) as session:
+            token = create_token(session, name, label or name, expires_at=expires_at, scope=TokenScope(scope))
+    except TokenError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None) -> None:
+    """List tokens: name, user, scope, state, created, expires, last used (never the token itself)."""
+    from app.db import session_scope, upgrade
+    from app.tokens import format_time, list_tokens
 
     settings = _settings(data_dir)
     upgrade(settings.database_url)
     with session_scope(settings.database_url) as session:
-        token = create_token(session, name, label or name)
-    typer.echo(token)
+        tokens = list_tokens(session)
+    header = ("NAME", "USER", "SCOPE", "STATE", "CREATED", "EXPIRES", "LAST USED")
+    rows = [
+        (t.name, t.user, t.scope, t.state, *map(format_time, (t.created_at, t.expires_at, t.last_used_at)))
+        for t in tokens
+    ]
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        typer.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name, as `rlserve token list` shows it.")],
+    user: Annotated[str | None, typer.Option(help="Whose token, if several users have one so named.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
+) -> None:
+    """Revoke token NAME: requests with it are refused (401) from now on."""
+    from app.auth import TokenError
+    from app.db import session_scope, upgrade
+    from app.tokens import revoke_tokens
+
+    settings = _settings(data_dir)
+    upgrade(settings.database_url)
+    try:
+        with session_scope(settings.database_url) as session:
+            count = revoke_tokens(session, name, user)
+    except TokenError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"revoked {count} token{'s' if count > 1 else ''} named {name!r}")
 
 
 def worker_argv(settings: Any, queues: str, concurrency: int, loglevel: str) -> list[str]:
@@ -103,9 +163,9 @@ def worker_command(
 
 
 def start_worker_process(
-    settings: Any, queues: str = "cpu,gpu", loglevel: str = "warning"
+    settings: Any, log_path: Path, queues: str = "cpu,gpu", loglevel: str = "warning"
 ) -> subprocess.Popen:
-    """A worker in its own process group, so Ctrl-C in the terminal reaches only `up`, which stops it."""
+    """A worker in its own process group (Ctrl-C reaches only `up`, which stops it), logging to `log_path`."""
     env = {**os.environ, "RLSERVE_DATA_DIR": str(settings.data_dir)}
     argv = [
         sys.executable,
@@ -115,7 +175,15 @@ def start_worker_process(
         "worker.celery_app",
         *worker_argv(settings, queues, 1, loglevel),
     ]
-    return subprocess.Popen(argv, env=env, start_new_session=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop_worker_process(process: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -136,6 +204,24 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for uvicorn; exits 1 with a one-line message if that fails."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # As uvicorn does: a port left in TIME_WAIT by the last run may be bound again at once.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            typer.echo(f"rlserve: port {port} is in use; pass --port", err=True)
+        else:
+            typer.echo(f"rlserve: cannot listen on {host}:{port}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
+    sock.set_inheritable(False)
+    return sock
+
+
 @main.command("up")
 def up_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -148,31 +234,40 @@ def up_command(
     """Start the API and one worker with everything in DATA_DIR; print the dashboard URL."""
     import uvicorn
 
-    from app.auth import create_token
     from app.db import session_scope, upgrade
     from app.main import create_app
+    from app.serving import AnnouncingServer
+    from app.tokens import local_token
 
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sock = bind_listening_socket(host, port)  # first: a taken port stops here, before anything starts
     upgrade(settings.database_url)
     token = os.environ.get("RLSERVE_TOKEN")
     if not token:
         with session_scope(settings.database_url) as session:
-            token = create_token(session, "local", f"up {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    process = start_worker_process(settings) if worker else None
+            token = local_token(session, settings.data_dir)
+    worker_log = settings.data_dir / "worker.log"
+    process = start_worker_process(settings, worker_log) if worker else None
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(
+    shown = f"[{shown}]" if ":" in shown else shown
+    banner = (
         f"\n    rlserve is running; data in {settings.data_dir}\n"
         f"    Dashboard: http://{shown}:{port}/?token={token}\n"
-        f"    API docs:  http://{shown}:{port}/docs  (Authorization: Bearer {token})\n"
-        f"    Press Ctrl-C to stop.\n"
+        f"    API docs:  http://{shown}:{port}/docs  (send the token as 'Authorization: Bearer TOKEN')\n"
+        + (f"    Worker log: {worker_log}\n" if worker else "")
+        + "    Press Ctrl-C to stop.\n"
+    )
+    server = AnnouncingServer(
+        uvicorn.Config(create_app(settings), log_level="warning"), on_started=lambda: typer.echo(banner)
     )
     # uvicorn shuts down on SIGTERM, then re-raises it; without a handler of ours that
     # kills this process before the `finally` below stops the worker, which lives on.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         if process is not None:
             typer.echo("stopping the worker (a running job checkpoints and is re-queued)...")
             stop_worker_process(process)

@@ -69,8 +69,8 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
-def upgrade(url: str) -> None:
-    """Apply the Alembic migrations up to head, once, whoever starts first."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to `revision` (head), once, whoever starts first."""
     from alembic import command
     from alembic.config import Config
 
@@ -83,14 +83,14 @@ def upgrade(url: str) -> None:
         lock_path = sqlite.with_name(sqlite.name + ".migrate-lock")
         with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
         return
     engine = get_engine(url)
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         try:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
             connection.commit()
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})

@@ -18,7 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import logredact
 from app.db import upgrade
+from app.prometheus import registry_for, start_metrics_server
 from app.routes import events, groups, jobs, meta, metrics, user_events
 from app.settings import Settings
 
@@ -82,10 +84,14 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
     from worker.celery_app import create_celery
 
     settings = settings or Settings.from_env()
+    logredact.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, settings.database_url)
+        metrics_server = None
+        if settings.metrics_port is not None:
+            metrics_server = start_metrics_server(settings, registry_for(settings))
         task = None
         if reaper:
             interval = max(0.5, settings.heartbeat_timeout / 4)
@@ -95,6 +101,9 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
 
     app = FastAPI(
         title="rlserve",

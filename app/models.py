@@ -60,6 +60,13 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TokenScope(StrEnum):
+    """What a token opens: the API (a user's jobs), or only `/metrics` (a Prometheus scraper)."""
+
+    api = "api"
+    metrics = "metrics"
+
+
 class Token(Base):
     """An API token; only its sha256 is stored, the token itself is shown once."""
 
@@ -69,8 +76,11 @@ class Token(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16), default=TokenScope.api, server_default=TokenScope.api)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Group(Base):

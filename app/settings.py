@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "./rlserve-data"
+METRICS_MODES = ("off", "token", "open")
 
 
 def _default_data_dir() -> Path:
@@ -31,6 +32,12 @@ class Settings:
     - `heartbeat_interval` / `heartbeat_timeout`: a running job's worker writes a heartbeat
       every interval; a job whose heartbeat is older than the timeout is re-queued by the reaper.
     - `max_attempts`: a job whose worker died this many times is failed, not re-queued again.
+    - `metrics`: `RLSERVE_METRICS`, who may read the Prometheus `/metrics`: `off` (default; 404),
+      `token` (a token made with `rlserve token create NAME --scope metrics`), or `open` (anyone:
+      only for a scraper on a private network).
+    - `metrics_port` / `metrics_addr`: `RLSERVE_METRICS_PORT` / `RLSERVE_METRICS_ADDR` (default
+      127.0.0.1): with `open`, serve `/metrics` on this port of its own instead of the API's,
+      so the API's port never shows it.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -44,6 +51,9 @@ class Settings:
     # Redis redelivers an unacked task after this many seconds (celery#5935); keep it far
     # above the longest job: lost workers are found by heartbeats and the reaper instead.
     visibility_timeout: int = 7 * 24 * 3600
+    metrics: str = "off"
+    metrics_port: int | None = None
+    metrics_addr: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -52,6 +62,11 @@ class Settings:
             object.__setattr__(self, "broker_url", "filesystem://")
         if self.auto_queue not in ("cpu", "gpu"):
             raise ValueError(f"RLSERVE_AUTO_QUEUE must be cpu or gpu, not {self.auto_queue!r}")
+        if self.metrics not in METRICS_MODES:
+            raise ValueError(f"RLSERVE_METRICS must be off, token or open, not {self.metrics!r}")
+        if self.metrics_port is not None and self.metrics != "open":
+            # The separate port has no authentication of its own.
+            raise ValueError("RLSERVE_METRICS_PORT needs RLSERVE_METRICS=open")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -66,6 +81,9 @@ class Settings:
             "heartbeat_interval": float(env.get("RLSERVE_HEARTBEAT_INTERVAL", "2")),
             "heartbeat_timeout": float(env.get("RLSERVE_HEARTBEAT_TIMEOUT", "30")),
             "max_attempts": int(env.get("RLSERVE_MAX_ATTEMPTS", "3")),
+            "metrics": env.get("RLSERVE_METRICS", "off"),
+            "metrics_port": int(env["RLSERVE_METRICS_PORT"]) if env.get("RLSERVE_METRICS_PORT") else None,
+            "metrics_addr": env.get("RLSERVE_METRICS_ADDR", "127.0.0.1"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from fastapi import APIRouter, Response, status
-from sqlalchemy import func, select
+from fastapi import APIRouter, Depends, Response, status
 
 from app import schemas
-from app.auth import UserDep
+from app.auth import UserDep, metrics_access
 from app.db import ping
-from app.deps import CeleryDep, SessionDep, SettingsDep
-from app.models import Job, JobStatus
+from app.deps import CeleryDep, SettingsDep
+from app.prometheus import CONTENT_TYPE, registry_for, render
 from rlcore.envs import ENVS
 from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, Device, ModelKind, TrainSpec
 
@@ -90,25 +89,13 @@ def readyz(settings: SettingsDep, celery: CeleryDep, response: Response) -> dict
     return {"status": "ok" if ready else "unavailable", **checks}
 
 
-@router.get("/metrics", tags=["health"], response_class=Response)
-def prometheus(session: SessionDep) -> Response:
-    """Prometheus text: jobs by state, queue depth (queued jobs per queue), metric points written."""
-    by_status = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
-    by_queue = dict(
-        session.execute(
-            select(Job.queue, func.count()).where(Job.status == JobStatus.queued).group_by(Job.queue)
-        ).all()
-    )
-    points = session.scalar(select(func.coalesce(func.sum(Job.points_written), 0))) or 0
-    lines = [
-        "# HELP rlserve_jobs Jobs by status.",
-        "# TYPE rlserve_jobs gauge",
-        *(f'rlserve_jobs{{status="{s.value}"}} {by_status.get(s.value, 0)}' for s in JobStatus),
-        "# HELP rlserve_queue_depth Jobs waiting in each queue.",
-        "# TYPE rlserve_queue_depth gauge",
-        *(f'rlserve_queue_depth{{queue="{q}"}} {by_queue.get(q, 0)}' for q in ("cpu", "gpu")),
-        "# HELP rlserve_metric_points_written Metric points stored for existing jobs.",
-        "# TYPE rlserve_metric_points_written gauge",
-        f"rlserve_metric_points_written {int(points)}",
-    ]
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8")
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    dependencies=[Depends(metrics_access)],
+    responses={404: {"description": "RLSERVE_METRICS is off (the default)"}},
+)
+def prometheus(settings: SettingsDep) -> Response:
+    """Prometheus text: jobs by status, queue depth, metric points, live tokens (see RLSERVE_METRICS)."""
+    return Response(render(registry_for(settings)), media_type=CONTENT_TYPE)
