@@ -192,7 +192,7 @@ class Run:
         saved = load_checkpoint(self.out_dir / CHECKPOINTS)
         if saved is None:
             return
-        if TrainSpec.model_validate_json(saved["spec"]) != self.spec:
+        if TrainSpec.from_saved(saved["spec"]) != self.spec:
             raise SpecMismatchError(
                 f"{self.out_dir} holds a checkpoint of a different spec; use a new folder"
             )
