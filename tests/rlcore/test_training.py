@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,18 @@ def test_ppo_target_kl_ends_the_epochs_early(make_spec, sink, tmp_path: Path) ->
     train(make_spec(**base, epochs=5, total_steps=3 * 4 * 32, target_kl=1e-9), tmp_path / "early", sink=early)
     assert early.values("losses/epochs") == [1.0, 1.0, 1.0]
     assert all(kl > 1e-9 for kl in early.values("losses/approx_kl"))
+
+
+def test_a_checkpoint_whose_spec_holds_every_field_resumes(make_spec, sink, tmp_path: Path) -> None:
+    # Checkpoints written before NOT_APPLYING existed dumped every field, those the
+    # algorithm ignores too: such a run folder must still resume, not be refused.
+    spec = make_spec(algo="a2c", model="gru", num_envs=2, rollout_length=16, total_steps=2 * 16 * 4)
+    train(spec, tmp_path, sink=sink, should_stop=lambda: len(sink.points) >= 2)
+    path = tmp_path / "checkpoints" / "last.pt"
+    saved = torch.load(path, weights_only=True)
+    saved["spec"] = json.dumps({**json.loads(saved["spec"]), "epochs": 1, "clip_range": 0.2})
+    torch.save(saved, path)
+
+    result = train(spec, tmp_path, sink=sink)
+    assert result.steps == spec.total_steps
+    assert [step for step, _ in sink.points] == [32, 64, 96, 128]
