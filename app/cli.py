@@ -319,7 +319,10 @@ def submit_command(
         if not (wait or download):
             return
         job = _follow(client, job)
-        typer.echo(f"job {job['id']} {job['status']} at step {job['step']}: mean return {job['mean_return']}")
+        mean = "n/a" if job["mean_return"] is None else f"{job['mean_return']:.1f}"
+        typer.echo(
+            f"job {job['id']} {job['status']} at step {job['step']:,}: mean return (last 100 episodes) {mean}"
+        )
         if job["status"] == "failed":
             typer.echo(f"error: {job['error']}", err=True)
             raise typer.Exit(1)
@@ -337,18 +340,10 @@ def submit_command(
 
 def _follow(client: Any, job: dict[str, Any]) -> dict[str, Any]:
     """Poll the job with a rich progress bar until it ends; returns the final job."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rlcore.progress import format_return, training_progress
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-        TextColumn("return {task.fields[ret]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns) as progress:
-        task = progress.add_task(job["status"], total=job["total_steps"], ret="-")
+    with training_progress(status=True, speed=False) as progress:
+        task = progress.add_task(job["status"], total=job["total_steps"], ret=format_return(None))
         while job["status"] in ("queued", "running"):
             time.sleep(0.5)
             response = client.get(f"/api/jobs/{job['id']}")
@@ -357,10 +352,7 @@ def _follow(client: Any, job: dict[str, Any]) -> dict[str, Any]:
             job = response.json()
             latest = job.get("latest_metrics") or {}
             ret = latest.get("charts/episodic_return")
-            progress.update(
-                task,
-                completed=job["step"],
-                description=job["status"],
-                ret="-" if ret is None else f"{ret:.1f}",
-            )
+            progress.update(task, completed=job["step"], description=job["status"])
+            if ret is not None:
+                progress.update(task, ret=format_return(ret))
     return job

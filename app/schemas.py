@@ -181,6 +181,9 @@ class ModelsOut(BaseModel):
     algorithms: list[str]
     models: list[str]
     devices: list[str]
+    algorithm_fields: dict[str, list[str]] = Field(
+        description="The spec fields each algorithm uses; a spec that sets another one is refused."
+    )
     algorithm_defaults: dict[str, dict[str, Any]]
     spec_defaults: dict[str, Any] = Field(description="Defaults that do not depend on the algorithm.")
     spec_schema: dict[str, Any] = Field(description="JSON schema of TrainSpec (bounds, descriptions).")

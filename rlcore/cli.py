@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +9,11 @@ import numpy as np
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress, TaskID
 
 from rlcore.export import load_policy
 from rlcore.metrics import FanOut, JsonlSink
+from rlcore.progress import format_return, training_progress
 from rlcore.spec import TrainSpec
 from rlcore.trainer import SpecMismatchError, last_checkpoint_step, train
 
@@ -46,19 +46,16 @@ def load_spec_or_exit(path: Path) -> TrainSpec:
 class ProgressSink:
     """Drives a progress bar from the trainer's metric points."""
 
-    def __init__(self, progress: Progress, task: int, start: int) -> None:
+    def __init__(self, progress: Progress, task: TaskID, start: int) -> None:
         self.progress, self.task = progress, task
         self.progress.update(task, completed=start)
-        self.mean_return = math.nan
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        self.mean_return = metrics.get("charts/episodic_return", self.mean_return)
-        self.progress.update(
-            self.task,
-            completed=step,
-            ret=f"{self.mean_return:8.1f}",
-            sps=f"{metrics.get('perf/sps', 0):7.0f}",
-        )
+        # An update in which no episode ended keeps the return of the last one that had some.
+        returns = metrics.get("charts/episodic_return")
+        self.progress.update(self.task, completed=step, sps=f"{metrics.get('perf/sps', 0):,.0f}")
+        if returns is not None:
+            self.progress.update(self.task, ret=format_return(returns))
 
     def flush(self) -> None:
         """A progress bar keeps nothing."""
@@ -78,18 +75,9 @@ def train_command(
         metrics_file.drop_after(resumed)
         console.print(f"resuming {out} from step {resumed:,}")
 
-    columns = (
-        TextColumn(f"{spec.algo.value} {spec.model.value} {spec.env_id}"),
-        BarColumn(),
-        TextColumn("{task.completed:>10,.0f}/{task.total:,.0f} steps"),
-        TextColumn("return {task.fields[ret]}"),
-        TextColumn("{task.fields[sps]} steps/s"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("train", total=spec.total_steps, ret="     n/a", sps="      -")
+    console.print(f"training {spec.algo.value} {spec.model.value} on {spec.env_id} into {out}")
+    with training_progress(console) as progress:
+        task = progress.add_task("train", total=spec.total_steps, ret=format_return(None), sps="-")
         bar = ProgressSink(progress, task, resumed or 0)
         try:
             result = train(spec, out, sink=FanOut(metrics_file, bar))

@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from rlcore.envs import ENVS
 
@@ -78,11 +88,32 @@ ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
     },
 }
 
+# Fields that an algorithm does not use, and why. A spec that sets one is refused with
+# the reason, and a spec of that algorithm holds None there (and leaves it out of its
+# dump), so that no value is shown or stored that the run never used.
+NOT_APPLYING: dict[Algorithm, dict[str, str]] = {
+    Algorithm.reinforce: {
+        "vf_coef": "it trains no critic",
+        "gae_lambda": "it uses Monte Carlo returns",
+        "clip_range": "only ppo clips its update",
+        "epochs": "it makes one pass per rollout",
+        "target_kl": "it makes one pass per rollout",
+    },
+    Algorithm.a2c: {
+        "clip_range": "only ppo clips its update",
+        "epochs": "it makes one pass per rollout",
+        "target_kl": "it makes one pass per rollout",
+    },
+    Algorithm.ppo: {},
+}
+_ALGORITHM_ONLY = sorted({name for fields in NOT_APPLYING.values() for name in fields})
+
 
 class TrainSpec(BaseModel):
     """A training job: algorithm, model variant, environment and hyperparameters.
 
-    Fields left unset that depend on the algorithm are filled from ALGORITHM_DEFAULTS.
+    Fields left unset that depend on the algorithm are filled from ALGORITHM_DEFAULTS;
+    fields the algorithm does not use (NOT_APPLYING) are None and may not be set.
     """
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
@@ -101,11 +132,14 @@ class TrainSpec(BaseModel):
     learning_rate: float = Field(None, gt=0, le=1.0)  # type: ignore[assignment]
     anneal_lr: bool = Field(None, description="Decay learning rate (and PPO clip) to 0.")  # type: ignore[assignment]
     gamma: float = Field(0.99, ge=0.0, le=1.0)
-    gae_lambda: float = Field(None, ge=0.0, le=1.0)  # type: ignore[assignment]
+    gae_lambda: float | None = Field(None, ge=0.0, le=1.0)
     ent_coef: float = Field(None, ge=0.0, le=1.0)  # type: ignore[assignment]
-    vf_coef: float = Field(0.5, ge=0.0, le=10.0)
-    clip_range: float = Field(0.2, gt=0.0, le=1.0)
-    epochs: int = Field(None, ge=1, le=100)  # type: ignore[assignment]
+    vf_coef: float | None = Field(0.5, ge=0.0, le=10.0)
+    clip_range: float | None = Field(0.2, gt=0.0, le=1.0)
+    epochs: int | None = Field(None, ge=1, le=100)
+    target_kl: float | None = Field(
+        None, gt=0.0, le=10.0, description="PPO: end the epochs once an epoch's mean approx KL exceeds it."
+    )
     minibatches: int = Field(None, ge=1, le=1024)  # type: ignore[assignment]
     rollout_length: int = Field(None, ge=1, le=8192, description="Steps per env per update.")  # type: ignore[assignment]
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
@@ -139,17 +173,33 @@ class TrainSpec(BaseModel):
             raise ValueError(f"unknown environment {env_id!r}; allowed: {allowed}")
         return env_id
 
+    @field_validator(*_ALGORITHM_ONLY)
+    @classmethod
+    def _applies_to_algo(cls, value: Any, info: ValidationInfo) -> Any:
+        algo = info.data.get("algo")  # validated first: it is the first field
+        why = NOT_APPLYING.get(algo, {}).get(info.field_name or "") if algo else None
+        if value is not None and why is not None:
+            raise PydanticCustomError(
+                "not_applicable", "does not apply to {algo} ({why})", {"algo": algo.value, "why": why}
+            )
+        return value
+
     @model_validator(mode="before")
     @classmethod
-    def _fill_algorithm_defaults(cls, data: Any) -> Any:
+    def _fill_algorithm_defaults(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
         try:
             algo = Algorithm(data.get("algo", Algorithm.ppo))
         except ValueError:
             return data  # the field validator reports the bad algorithm
+        ignored = NOT_APPLYING[algo]
         given = {k: v for k, v in data.items() if v is not None}
-        merged = {**ALGORITHM_DEFAULTS[algo], **given}
+        if (info.context or {}).get("saved"):
+            # Specs stored before NOT_APPLYING existed hold every field.
+            given = {k: v for k, v in given.items() if k not in ignored}
+        defaults = {k: v for k, v in ALGORITHM_DEFAULTS[algo].items() if k not in ignored}
+        merged = {**defaults, **dict.fromkeys(ignored), **given}
         if "minibatches" not in given:
             # A default must never make a small spec invalid: with few envs there may be
             # fewer sequence chunks than the default number of minibatches.
@@ -175,6 +225,20 @@ class TrainSpec(BaseModel):
             )
         return self
 
+    @model_serializer(mode="wrap")
+    def _leave_out_fields_that_do_not_apply(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in NOT_APPLYING[self.algo]:
+            data.pop(name, None)
+        return data
+
+    @classmethod
+    def from_saved(cls, data: str | bytes | dict[str, Any]) -> TrainSpec:
+        """A spec that a run or job stored (a dump, JSON or dict), also one from before NOT_APPLYING."""
+        if isinstance(data, str | bytes):
+            return cls.model_validate_json(data, context={"saved": True})
+        return cls.model_validate(data, context={"saved": True})
+
     @property
     def chunks_per_env(self) -> int:
         """Sequence chunks each env column is cut into for the update."""
@@ -187,3 +251,8 @@ class TrainSpec(BaseModel):
         text = Path(path).read_text()
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
         return cls.model_validate(data or {})
+
+
+def applying_fields(algo: Algorithm) -> list[str]:
+    """The spec fields that `algo` uses, in the spec's order."""
+    return [name for name in TrainSpec.model_fields if name not in NOT_APPLYING[algo]]

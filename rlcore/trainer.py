@@ -87,7 +87,8 @@ class Run:
         self.update_started_step = 0
         self.last_checkpoint_step = 0
         self.last_eval_step = 0
-        self.eval_generator = torch.Generator().manual_seed(spec.seed + 1)
+        # On the policy's device: sampling there draws from that device's generator.
+        self.eval_generator = torch.Generator(self.device).manual_seed(spec.seed + 1)
         self._resume()
 
     # -- the loop's view ------------------------------------------------------------
@@ -178,8 +179,7 @@ class Run:
                 "policy": self.policy.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "collector": self.collector.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "eval_rng": self.eval_generator.get_state(),
+                **self._rng_states(),
                 "recent_returns": list(self.recent_returns),
                 "best_return": self.best_return,
                 "best_weights": self.best_weights,
@@ -192,21 +192,46 @@ class Run:
         saved = load_checkpoint(self.out_dir / CHECKPOINTS)
         if saved is None:
             return
-        if TrainSpec.model_validate_json(saved["spec"]) != self.spec:
+        if TrainSpec.from_saved(saved["spec"]) != self.spec:
             raise SpecMismatchError(
                 f"{self.out_dir} holds a checkpoint of a different spec; use a new folder"
             )
         self.policy.load_state_dict(saved["policy"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.collector.load_state_dict(saved["collector"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.eval_generator.set_state(saved["eval_rng"])
+        self._restore_rng_states(saved)
         self.recent_returns.extend(saved["recent_returns"])
         self.best_return = saved["best_return"]
         self.best_weights = saved["best_weights"]
         self.elapsed_before = saved["wall_time"]
         self.last_checkpoint_step = self.update_started_step = self.global_step
         self.last_eval_step = saved["last_eval_step"]
+
+    def _rng_states(self) -> dict[str, torch.Tensor | None]:
+        """Every random stream training draws from, for an exact resume.
+
+        The global CPU generator orders the minibatches (and samples actions on the CPU);
+        on a GPU, actions are sampled from the CUDA generator of the policy's device,
+        which `torch.manual_seed` in __init__ would otherwise reset on resume. Nothing
+        draws from numpy's or Python's global RNG; the envs' generators are in the
+        collector's state.
+        """
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": cuda,
+            "eval_rng": self.eval_generator.get_state(),
+        }
+
+    def _restore_rng_states(self, saved: dict[str, Any]) -> None:
+        torch.set_rng_state(saved["torch_rng"])
+        if saved.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
+        eval_rng = saved["eval_rng"]
+        # A checkpoint from before the eval generator lived on the policy's device holds
+        # a CPU generator's state, which a CUDA generator cannot take: it starts afresh.
+        if eval_rng.numel() == self.eval_generator.get_state().numel():
+            self.eval_generator.set_state(eval_rng)
 
     def export(self) -> None:
         """Write the final policy to the run folder and the best one to `best/`."""

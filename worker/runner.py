@@ -48,7 +48,7 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
     sink = BufferedSink()
     monitor = JobMonitor(settings, claim, sink)
     try:
-        spec = TrainSpec.model_validate(claim.spec)
+        spec = TrainSpec.from_saved(claim.spec)
         device = str(resolve_device(spec.device))
         resumed = last_checkpoint_step(out_dir) if out_dir.exists() else None
         with session_scope(settings.database_url) as session:

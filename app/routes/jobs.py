@@ -160,7 +160,7 @@ def retry_job(
     from rlcore.spec import TrainSpec
 
     old = get_owned_job(session, user, job_id)
-    spec = TrainSpec.model_validate(old.spec)
+    spec = TrainSpec.from_saved(old.spec)
     job = new_job(
         user, spec, settings, name=old.name, tags=old.tag_names, priority=old.priority, group_id=old.group_id
     )

@@ -12,7 +12,7 @@ from app.db import ping
 from app.deps import CeleryDep, SettingsDep
 from app.prometheus import CONTENT_TYPE, registry_for, render
 from rlcore.envs import ENVS
-from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, Device, ModelKind, TrainSpec
+from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, Device, ModelKind, TrainSpec, applying_fields
 
 router = APIRouter(tags=["meta"])
 
@@ -34,8 +34,11 @@ def list_envs(user: UserDep) -> list[schemas.EnvOut]:
 
 @router.get("/api/models", response_model=schemas.ModelsOut)
 def list_models(user: UserDep) -> schemas.ModelsOut:
-    """Algorithms, model variants, devices, and the defaults of every spec field."""
-    per_algo = {a.value: dict(d) for a, d in ALGORITHM_DEFAULTS.items()}
+    """Algorithms, model variants, devices, the fields each algorithm uses and their defaults."""
+    fields = {a.value: applying_fields(a) for a in Algorithm}
+    per_algo = {
+        a.value: {k: v for k, v in d.items() if k in fields[a.value]} for a, d in ALGORITHM_DEFAULTS.items()
+    }
     algo_keys = {k for d in ALGORITHM_DEFAULTS.values() for k in d}
     spec_defaults: dict[str, Any] = {
         name: field.default
@@ -46,6 +49,7 @@ def list_models(user: UserDep) -> schemas.ModelsOut:
         algorithms=[a.value for a in Algorithm],
         models=[m.value for m in ModelKind],
         devices=list(get_args(Device)),
+        algorithm_fields=fields,
         algorithm_defaults=per_algo,
         spec_defaults={k: getattr(v, "value", v) for k, v in spec_defaults.items()},
         spec_schema=TrainSpec.model_json_schema(),

@@ -105,6 +105,8 @@ export interface ModelsInfo {
   algorithms: string[];
   models: string[];
   devices: string[];
+  /** The spec fields each algorithm uses; the API refuses a spec that sets another. */
+  algorithm_fields: Record<string, string[]>;
   algorithm_defaults: Record<string, Record<string, unknown>>;
   /** Defaults that do not depend on the algorithm. */
   spec_defaults: Record<string, unknown>;

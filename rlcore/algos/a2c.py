@@ -5,13 +5,13 @@ for each update:
     A_t = GAE(gamma, lambda) from the critic, bootstrapping time-limit truncations
     replay the rollout chunk by chunk from the stored states (truncated BPTT)
     loss = -mean(A_t log pi(a_t|h_t)) + c_v * mean((V(h_t) - R_t)^2) / 2 - beta * entropy
-    one gradient step per minibatch
+    one gradient step per minibatch; report the losses averaged over the minibatches
 """
 
 from __future__ import annotations
 
 from rlcore import distributions
-from rlcore.algos.common import masked_mean, normalize, replay_error
+from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.trainer import Run
 
 
@@ -23,6 +23,7 @@ def train(run: Run) -> None:
         advantages, returns = rollout.gae(spec.gamma, spec.gae_lambda)
         batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
 
+        update = Means()
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):
             logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
             logprobs = distributions.log_prob(logits, mb.actions)
@@ -33,13 +34,6 @@ def train(run: Run) -> None:
             value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
             entropy = masked_mean(distributions.entropy(logits), mb.mask)
             run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
+            update.add(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
-        run.end_update(
-            rollout.episodes,
-            {
-                "losses/policy_loss": policy_loss.item(),
-                "losses/value_loss": value_loss.item(),
-                "losses/entropy": entropy.item(),
-                "losses/replay_error": replay,
-            },
-        )
+        run.end_update(rollout.episodes, {**update.means("losses/"), "losses/replay_error": replay})

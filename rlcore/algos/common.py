@@ -24,3 +24,24 @@ def replay_error(logprobs: torch.Tensor, acted: torch.Tensor, mask: torch.Tensor
     it acted with (the forum thread's bug) shows up here at once.
     """
     return float(((logprobs - acted).abs() * mask).max())
+
+
+class Means:
+    """Means of per-minibatch statistics over an update, kept on the device until read."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, **values: torch.Tensor) -> None:
+        """One minibatch's values; every call names the same statistics."""
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value.detach()
+        self.count += 1
+
+    def mean(self, name: str) -> float:
+        return float(self.sums[name] / self.count)
+
+    def means(self, prefix: str = "") -> dict[str, float]:
+        """Every statistic's mean, keyed `prefix + name`."""
+        return {prefix + name: self.mean(name) for name in self.sums}

@@ -9,6 +9,8 @@ for each update:
         r_t = pi(a_t|h_t) / pi_old(a_t|h_t)     (exactly 1 before the first step)
         loss = -mean(min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t))
                + c_v * mean((V - R)^2) / 2 - beta * entropy
+    after an epoch whose mean approx KL exceeds target_kl, stop the epochs
+report the losses, KL and clip fraction averaged over every minibatch of the update
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from rlcore import distributions
-from rlcore.algos.common import masked_mean, normalize, replay_error
+from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.trainer import Run
 
 
@@ -28,8 +30,9 @@ def train(run: Run) -> None:
         advantages, returns = rollout.gae(spec.gamma, spec.gae_lambda)
         batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
 
-        replay = None
-        for _ in range(spec.epochs):
+        update, replay = Means(), None
+        for epoch in range(1, spec.epochs + 1):  # noqa: B007 (reported: the epochs run)
+            this_epoch = Means()
             for mb in batch.minibatches(spec.minibatches):
                 logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
                 logprobs = distributions.log_prob(logits, mb.actions)
@@ -44,18 +47,21 @@ def train(run: Run) -> None:
                 value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
                 entropy = masked_mean(distributions.entropy(logits), mb.mask)
                 run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
-                with torch.no_grad():
+                with torch.no_grad():  # of the policy before this minibatch's step, as CleanRL
                     approx_kl = masked_mean((ratio - 1) - log_ratio, mb.mask)
                     clipped = masked_mean(((ratio - 1).abs() > clip).float(), mb.mask)
+                update.add(
+                    policy_loss=policy_loss,
+                    value_loss=value_loss,
+                    entropy=entropy,
+                    approx_kl=approx_kl,
+                    clip_fraction=clipped,
+                )
+                this_epoch.add(approx_kl=approx_kl)
+            if spec.target_kl is not None and this_epoch.mean("approx_kl") > spec.target_kl:
+                break  # the policy has moved far enough from the one that acted
 
         run.end_update(
             rollout.episodes,
-            {
-                "losses/policy_loss": policy_loss.item(),
-                "losses/value_loss": value_loss.item(),
-                "losses/entropy": entropy.item(),
-                "losses/approx_kl": approx_kl.item(),
-                "losses/clip_fraction": clipped.item(),
-                "losses/replay_error": replay,
-            },
+            {**update.means("losses/"), "losses/epochs": float(epoch), "losses/replay_error": replay},
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from rlcore import distributions
-from rlcore.algos.common import masked_mean, normalize, replay_error
+from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.episodes import EpisodeSequences, pack_episodes
 from rlcore.models import ActorCritic
 from rlcore.trainer import Run
@@ -31,6 +31,7 @@ def train(run: Run) -> None:
         if spec.normalize_advantages:
             batch.advantages = normalize(batch.advantages, batch.mask)
 
+        update = Means()
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):
             logits = unroll(policy, mb, spec.bptt_length)
             logprobs = distributions.log_prob(logits, mb.actions)
@@ -39,12 +40,12 @@ def train(run: Run) -> None:
             policy_loss = -masked_mean(mb.advantages * logprobs, mb.mask)
             entropy = masked_mean(distributions.entropy(logits), mb.mask)
             run.optimize(policy_loss - spec.ent_coef * entropy)
+            update.add(policy_loss=policy_loss, entropy=entropy)
 
         run.end_update(
             collected.finished,
             {
-                "losses/policy_loss": policy_loss.item(),
-                "losses/entropy": entropy.item(),
+                **update.means("losses/"),  # over the minibatches
                 # Over the episodes these weights played from their first step; the ones
                 # begun before the last update were played by the weights before it.
                 "losses/replay_error": replay,

@@ -60,6 +60,8 @@ def test_another_users_job_is_404_everywhere(stack: Stack) -> None:
         ({"spec": {**TINY_SPEC, "env_id": "../../etc/passwd"}}, "env_id"),
         ({"spec": {**TINY_SPEC, "learning_rate": -1}}, "learning_rate"),
         ({"spec": {**TINY_SPEC, "device": "tpu"}}, "device"),
+        ({"spec": {**TINY_SPEC, "vf_coef": 0.5}}, "vf_coef"),  # reinforce trains no critic
+        ({"spec": {**TINY_SPEC, "algo": "a2c", "epochs": 4}}, "epochs"),
         ({"spec": {**TINY_SPEC, "unknown_knob": 1}}, "unknown_knob"),
         ({"spec": {**TINY_SPEC, "bptt_length": 500}}, "spec"),  # a model_validator error
         ({"spec": {**TINY_SPEC, "num_envs": 512, "rollout_length": 8192}}, "spec"),
@@ -77,6 +79,12 @@ def test_bad_spec_is_422_naming_the_field(stack: Stack, body: dict, field: str) 
     locations = [".".join(str(p) for p in error["loc"]) for error in payload["detail"]]
     assert any(field in loc for loc in locations), locations
     assert field in payload["message"]
+
+
+def test_a_field_the_algorithm_ignores_is_refused_with_the_reason(stack: Stack) -> None:
+    response = stack.client().post("/api/jobs", json={"spec": {**TINY_SPEC, "algo": "a2c", "epochs": 4}})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == "spec.epochs: does not apply to a2c (it makes one pass per rollout)"
 
 
 def test_malformed_json_is_422_not_500(stack: Stack) -> None:
@@ -108,6 +116,13 @@ def test_envs_and_models_describe_the_form(stack: Stack) -> None:
     assert set(models["algorithms"]) == {"reinforce", "a2c", "ppo"}
     assert {"mlp", "gru", "lstm"} <= set(models["models"])
     assert models["algorithm_defaults"]["ppo"] == ALGORITHM_DEFAULTS[Algorithm.ppo]
+    # Each algorithm lists the fields it uses, and defaults only for those.
+    assert models["algorithm_fields"]["ppo"] == list(models["spec_schema"]["properties"])
+    ignores = {"a2c": {"epochs", "clip_range", "target_kl"}, "reinforce": {"vf_coef", "gae_lambda", "epochs"}}
+    for algo, ignored in ignores.items():
+        assert not ignored & set(models["algorithm_fields"][algo])
+        assert not ignored & set(models["algorithm_defaults"][algo])
+        assert {"learning_rate", "ent_coef", "rollout_length"} <= set(models["algorithm_fields"][algo])
     assert models["spec_defaults"]["vf_coef"] == TrainSpec.model_fields["vf_coef"].default
     assert "total_steps" in models["spec_schema"]["properties"]
 

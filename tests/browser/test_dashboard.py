@@ -112,6 +112,32 @@ def test_validation_errors_show_beside_the_field(signed_in, page_errors) -> None
     assert "#/submit" in page.url  # nothing was submitted
 
 
+def test_submit_form_shows_and_sends_only_the_fields_of_the_algorithm(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    page = signed_in
+    page.goto(page.url.split("#")[0] + "#/submit")
+    page.click("summary")
+    shown = lambda name: page.locator(f"#f-{name}").is_visible()  # noqa: E731
+    assert all(shown(n) for n in ("epochs", "clip_range", "target_kl", "vf_coef", "gae_lambda"))
+    page.select_option("#f-algo", "a2c")
+    assert not any(shown(n) for n in ("epochs", "clip_range", "target_kl"))
+    assert shown("vf_coef") and shown("gae_lambda")
+    page.select_option("#f-algo", "reinforce")
+    assert not any(shown(n) for n in ("epochs", "clip_range", "target_kl", "vf_coef", "gae_lambda"))
+    assert shown("ent_coef") and shown("learning_rate")
+
+    # The API refuses a field the algorithm ignores (422): this job is accepted.
+    page.select_option("#f-model", "mlp")
+    page.select_option("#f-env_id", "CartPole-v0")
+    page.fill("#f-total_steps", "800")
+    page.fill("#f-num_envs", "4")
+    page.fill("#f-rollout_length", "50")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/#/jobs/*")
+    job = succeeded(server, page.url.rsplit("/", 1)[1])
+    assert job["spec"]["algo"] == "reinforce"
+    assert not {"epochs", "clip_range", "vf_coef", "gae_lambda"} & set(job["spec"])
+
+
 def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     with server.client() as client:

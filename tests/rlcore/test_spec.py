@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, TrainSpec
+from rlcore.spec import ALGORITHM_DEFAULTS, NOT_APPLYING, Algorithm, TrainSpec, applying_fields
 
 
 def error_fields(data: dict) -> set[str]:
@@ -20,7 +21,7 @@ def error_fields(data: dict) -> set[str]:
 def test_algorithm_defaults_fill_unset_fields(algo: Algorithm) -> None:
     spec = TrainSpec(algo=algo)
     for field, value in ALGORITHM_DEFAULTS[algo].items():
-        assert getattr(spec, field) == value
+        assert getattr(spec, field) == (None if field in NOT_APPLYING[algo] else value)
 
 
 def test_explicit_values_win_over_defaults() -> None:
@@ -82,3 +83,50 @@ def test_example_specs_are_valid() -> None:
     assert examples, "examples/ holds the specs the README points to"
     for path in examples:
         TrainSpec.from_file(path)
+
+
+@pytest.mark.parametrize(
+    ("algo", "field", "value", "message"),
+    [
+        ("a2c", "epochs", 4, "epochs: does not apply to a2c (it makes one pass per rollout)"),
+        ("a2c", "clip_range", 0.2, "clip_range: does not apply to a2c"),
+        ("a2c", "target_kl", 0.02, "target_kl: does not apply to a2c"),
+        ("reinforce", "vf_coef", 0.5, "vf_coef: does not apply to reinforce (it trains no critic)"),
+        ("reinforce", "gae_lambda", 0.9, "gae_lambda: does not apply to reinforce"),
+        ("reinforce", "clip_range", 0.1, "clip_range: does not apply to reinforce"),
+        ("reinforce", "epochs", 1, "epochs: does not apply to reinforce"),
+        ("reinforce", "target_kl", 0.01, "target_kl: does not apply to reinforce"),
+    ],
+)
+def test_a_field_the_algorithm_ignores_is_refused(algo: str, field: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainSpec.model_validate({"algo": algo, field: value})
+    (error,) = caught.value.errors()
+    assert f"{error['loc'][0]}: {error['msg']}".startswith(message)
+
+
+@pytest.mark.parametrize("algo", list(Algorithm))
+def test_fields_that_do_not_apply_are_none_and_left_out_of_the_dump(algo: Algorithm) -> None:
+    spec = TrainSpec(algo=algo)
+    dump = spec.model_dump(mode="json")
+    assert list(dump) == applying_fields(algo)
+    assert all(getattr(spec, name) is None for name in NOT_APPLYING[algo])
+    assert TrainSpec.model_validate(dump) == spec
+    assert TrainSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_ppo_uses_every_field_and_target_kl_is_off_by_default() -> None:
+    spec = TrainSpec(algo="ppo")
+    assert applying_fields(Algorithm.ppo) == list(TrainSpec.model_fields)
+    assert spec.target_kl is None and spec.clip_range == 0.2 and spec.vf_coef == 0.5
+    assert TrainSpec(algo="ppo", target_kl=0.015).target_kl == 0.015
+    assert "target_kl" in error_fields({"target_kl": 0})
+
+
+def test_a_spec_saved_with_every_field_still_loads() -> None:
+    # What model_dump wrote before NOT_APPLYING: every field, those an algorithm ignores too.
+    saved = {**TrainSpec(algo="a2c").model_dump(mode="json"), "epochs": 1, "clip_range": 0.2}
+    assert "epochs" in error_fields(saved)  # from a user, it is refused
+    spec = TrainSpec.from_saved(saved)
+    assert spec == TrainSpec(algo="a2c") and spec.epochs is None
+    assert TrainSpec.from_saved(json.dumps(saved)) == spec

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from rlcore.cli import app
+from rlcore.progress import format_return, training_progress
 
 runner = CliRunner()
 
@@ -54,3 +59,49 @@ def test_missing_files_are_reported_plainly(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no such file" in result.output
     result = runner.invoke(app, ["eval", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def assert_whole_bar(line: str, columns: int) -> None:
+    assert len(line) <= columns, line
+    assert "…" not in line, line
+    assert re.search(r"ETA (\d+:\d\d:\d\d|-:--:--)$", line.rstrip()), line
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_train_bar_is_whole_and_says_which_return_it_shows(columns: int, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.json", total_steps=512)
+    command = ["train", str(spec), "--out", str(tmp_path / "run")]
+    result = runner.invoke(app, command, env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    (bar,) = [line for line in result.output.splitlines() if "512/512 steps" in line]
+    assert_whole_bar(bar, columns)
+    assert re.search(r"last update return +\d+\.\d", bar), bar
+    assert re.search(r"mean return \(last 100 episodes\) \d+\.\d", result.output), result.output
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+@pytest.mark.parametrize(
+    ("total", "done", "ret", "sps"),
+    [
+        (150_000, 40_000, 485.6, 1_234),
+        (999_999, 500_000, -1234.5, 123_456),
+        (100_000_000, 12_345_678, -1234.5, 99_999),
+    ],
+)
+@pytest.mark.parametrize("layout", ["train", "submit"])
+def test_bar_fits_big_numbers(layout: str, total: int, done: int, ret: float, sps: int, columns: int) -> None:
+    clock = [0.0]
+    console = Console(width=columns, record=True, file=io.StringIO())
+    if layout == "train":
+        progress = training_progress(console, get_time=lambda: clock[0])
+        task = progress.add_task("train", total=total, ret=format_return(ret), sps=f"{sps:,}")
+    else:  # rlserve submit --wait: the job's status first, no speed
+        progress = training_progress(console, status=True, speed=False, get_time=lambda: clock[0])
+        task = progress.add_task("cancelled", total=total, ret=format_return(ret))
+    progress.update(task, completed=done - 10)
+    clock[0] = 10.0  # one step per second: hours left
+    progress.update(task, completed=done)
+    console.print(progress.make_tasks_table(progress.tasks))
+    (line,) = console.export_text().splitlines()
+    assert_whole_bar(line, columns)
+    assert re.search(r"ETA \d+:\d\d:\d\d$", line.rstrip()), line

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from rlcore.trainer import SpecMismatchError, train
+from rlcore.trainer import Run, SpecMismatchError, train
+from tests.rlcore.conftest import RecordingSink
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
@@ -24,8 +26,8 @@ def test_update_replays_the_log_probs_it_acted_with(algo, model, make_spec, sink
         rollout_length=48,
         bptt_length=16,
         minibatches=2,
-        epochs=2,
         total_steps=4 * 48 * 4,
+        **({"epochs": 2} if algo == "ppo" else {}),
     )
     train(spec, tmp_path, sink=sink)
     errors = sink.values("losses/replay_error")
@@ -34,11 +36,33 @@ def test_update_replays_the_log_probs_it_acted_with(algo, model, make_spec, sink
     assert max(errors) < 1e-5
 
 
-def test_resume_continues_exactly(make_spec, sink, tmp_path: Path) -> None:
+def assert_same_points(got: RecordingSink, expected: RecordingSink) -> None:
+    """Same steps and, up to float noise, the same metrics, except the timings."""
+    assert [step for step, _ in got.points] == [step for step, _ in expected.points]
+    for (step, a), (_, b) in zip(got.points, expected.points, strict=True):
+        a, b = ({k: v for k, v in m.items() if not k.startswith("perf/")} for m in (a, b))
+        assert a == pytest.approx(b, abs=1e-6), f"step {step}"
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(
+                not torch.cuda.is_available(),
+                reason="needs CUDA: resuming must restore the CUDA generator that samples the actions",
+            ),
+        ),
+    ],
+)
+def test_resume_continues_exactly(device, make_spec, sink, tmp_path: Path) -> None:
     spec = make_spec(
         algo="ppo",
         model="lstm",
         env_id="CartPoleFlicker-v1",
+        device=device,
         num_envs=4,
         rollout_length=32,
         bptt_length=8,
@@ -46,7 +70,8 @@ def test_resume_continues_exactly(make_spec, sink, tmp_path: Path) -> None:
         eval_interval=256,
         eval_episodes=2,
     )
-    train(spec, tmp_path / "straight")
+    straight_sink = RecordingSink()
+    train(spec, tmp_path / "straight", sink=straight_sink)
 
     stopped = train(spec, tmp_path / "resumed", should_stop=lambda: len(sink.points) >= 2, sink=sink)
     assert stopped.stopped and stopped.steps == 2 * 4 * 32
@@ -54,6 +79,9 @@ def test_resume_continues_exactly(make_spec, sink, tmp_path: Path) -> None:
     assert not finished.stopped and finished.steps == spec.total_steps
     assert [step for step, _ in sink.points] == [128 * i for i in range(1, 7)]
     assert sink.flushed_at == [256, 768], "the sink is flushed before every checkpoint"
+    # Same episodes, evaluations and losses: every random stream was restored.
+    assert "eval/episodic_return" in sink.points[1][1]
+    assert_same_points(sink, straight_sink)
 
     straight = load_file(tmp_path / "straight" / "policy.safetensors")
     resumed = load_file(tmp_path / "resumed" / "policy.safetensors")
@@ -84,6 +112,66 @@ def test_envs_without_saveable_state_resume_with_fresh_episodes(make_spec, sink,
         total_steps=2 * 16 * 4,
     )
     train(spec, tmp_path, sink=sink, should_stop=lambda: len(sink.points) >= 2)
+    result = train(spec, tmp_path, sink=sink)
+    assert result.steps == spec.total_steps
+    assert [step for step, _ in sink.points] == [32, 64, 96, 128]
+
+
+def test_ppo_reports_the_mean_over_every_minibatch_of_the_update(make_spec, sink, tmp_path: Path) -> None:
+    # A learning rate too small to move the weights: every minibatch sees the policy that
+    # acted. With one env column per minibatch, the mean over all minibatches and epochs
+    # is the mean over the whole rollout, while any single minibatch is one column's.
+    spec = make_spec(
+        algo="ppo",
+        model="gru",
+        num_envs=4,
+        rollout_length=32,
+        minibatches=4,
+        epochs=2,
+        learning_rate=1e-20,
+        total_steps=4 * 32,
+    )
+    train(spec, tmp_path / "trained", sink=sink)
+    ((_, reported),) = sink.points
+
+    run = Run(spec, tmp_path / "recomputed")  # same seed: the same first rollout
+    try:
+        rollout = run.collector.collect(spec.rollout_length)
+    finally:
+        run.close()
+    _, returns = rollout.gae(spec.gamma, spec.gae_lambda)
+    per_column = 0.5 * ((rollout.values - returns) ** 2).mean(0)
+    assert reported["losses/value_loss"] == pytest.approx(float(per_column.mean()), rel=1e-5)
+    assert all(abs(reported["losses/value_loss"] - float(v)) > 1e-3 for v in per_column)
+    assert reported["losses/approx_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert reported["losses/clip_fraction"] == 0.0
+    assert reported["losses/epochs"] == 2
+
+
+def test_ppo_target_kl_ends_the_epochs_early(make_spec, sink, tmp_path: Path) -> None:
+    base = {"algo": "ppo", "model": "mlp", "num_envs": 4, "rollout_length": 32, "minibatches": 4}
+    spec = make_spec(**base, epochs=5, total_steps=3 * 4 * 32)
+    train(spec, tmp_path / "all", sink=sink)
+    assert sink.values("losses/epochs") == [5.0, 5.0, 5.0]
+
+    # The first minibatch's KL is 0 (no step yet), the next ones' are not: the mean of the
+    # first epoch exceeds any tiny target.
+    early = RecordingSink()
+    train(make_spec(**base, epochs=5, total_steps=3 * 4 * 32, target_kl=1e-9), tmp_path / "early", sink=early)
+    assert early.values("losses/epochs") == [1.0, 1.0, 1.0]
+    assert all(kl > 1e-9 for kl in early.values("losses/approx_kl"))
+
+
+def test_a_checkpoint_whose_spec_holds_every_field_resumes(make_spec, sink, tmp_path: Path) -> None:
+    # Checkpoints written before NOT_APPLYING existed dumped every field, those the
+    # algorithm ignores too: such a run folder must still resume, not be refused.
+    spec = make_spec(algo="a2c", model="gru", num_envs=2, rollout_length=16, total_steps=2 * 16 * 4)
+    train(spec, tmp_path, sink=sink, should_stop=lambda: len(sink.points) >= 2)
+    path = tmp_path / "checkpoints" / "last.pt"
+    saved = torch.load(path, weights_only=True)
+    saved["spec"] = json.dumps({**json.loads(saved["spec"]), "epochs": 1, "clip_range": 0.2})
+    torch.save(saved, path)
+
     result = train(spec, tmp_path, sink=sink)
     assert result.steps == spec.total_steps
     assert [step for step, _ in sink.points] == [32, 64, 96, 128]

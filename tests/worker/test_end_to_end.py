@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rlcore.export import load_policy
+from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm
 from tests.conftest import Stack
 
 
@@ -57,7 +58,9 @@ def test_job_runs_and_policy_downloads_and_runs(stack: Stack, tmp_path: Path) ->
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["status"] == "queued" and job["queue"] == "cpu"
-    assert job["spec"]["epochs"] == 1  # the algorithm's defaults were filled in
+    # The algorithm's defaults were filled in, and the fields it does not use left out.
+    assert job["spec"]["ent_coef"] == ALGORITHM_DEFAULTS[Algorithm.reinforce]["ent_coef"]
+    assert "vf_coef" not in job["spec"]
     assert client.get(f"/api/jobs/{job['id']}/policy").status_code == 409
 
     running = stack.wait_for(job["id"], lambda j: j["step"] > 0, what="first points")

@@ -1,5 +1,6 @@
-// The submit form, built from /api/envs and /api/models (TrainSpec's JSON schema and the
-// defaults per algorithm). "Seeds" and "compare models" turn one job into a group.
+// The submit form, built from /api/envs and /api/models (TrainSpec's JSON schema, the
+// fields each algorithm uses and their defaults). It shows and sends only the fields of
+// the chosen algorithm. "Seeds" and "compare models" turn one job into a group.
 
 import { ApiError, getModels, listEnvs, submitGroup, submitJob, type FieldError } from "../api";
 import { h, render } from "../dom";
@@ -107,14 +108,23 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
     h("div", { class: "actions" }, submitButton),
   );
 
-  // A new algorithm brings its own defaults for the fields that depend on it.
+  // A new algorithm shows only the fields it uses, with its own defaults.
   const algoInput = fields.get("algo")!.input;
+  const applies = (name: string): boolean => info.algorithm_fields[algoInput.value]?.includes(name) ?? true;
+  const showFieldsOfAlgo = () => {
+    for (const name of Object.keys(props)) {
+      const f = fields.get(name);
+      if (f) f.wrapper.hidden = !applies(name);
+    }
+  };
   algoInput.addEventListener("change", () => {
     for (const name of Object.keys(info.algorithm_defaults[algoInput.value] ?? {})) {
       const f = fields.get(name);
       if (f) setValue(f.input, defaultFor(name, algoInput.value));
     }
+    showFieldsOfAlgo();
   });
+  showFieldsOfAlgo();
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -124,7 +134,7 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
     const spec: Record<string, unknown> = {};
     for (const name of Object.keys(props)) {
       const f = fields.get(name);
-      if (!f) continue;
+      if (!f || !applies(name)) continue;
       const value = readValue(f.input);
       if (value !== null) spec[name] = value;
     }
@@ -218,5 +228,7 @@ const LABELS: Record<string, string> = {
   gamma: "Discount γ",
   ent_coef: "Entropy coef.",
   vf_coef: "Value coef.",
+  clip_range: "Clip range",
+  target_kl: "Target KL",
   bptt_length: "BPTT length",
 };
