@@ -96,8 +96,8 @@ NOT_APPLYING: dict[Algorithm, dict[str, str]] = {
         "vf_coef": "it trains no critic",
         "gae_lambda": "it uses Monte Carlo returns",
         "clip_range": "only ppo clips its update",
-        "epochs": "it makes one pass per rollout",
-        "target_kl": "it makes one pass per rollout",
+        "epochs": "it makes one pass over each batch of episodes",
+        "target_kl": "it makes one pass over each batch of episodes",
     },
     Algorithm.a2c: {
         "clip_range": "only ppo clips its update",
@@ -141,7 +141,12 @@ class TrainSpec(BaseModel):
         None, gt=0.0, le=10.0, description="PPO: end the epochs once an epoch's mean approx KL exceeds it."
     )
     minibatches: int = Field(None, ge=1, le=1024)  # type: ignore[assignment]
-    rollout_length: int = Field(None, ge=1, le=8192, description="Steps per env per update.")  # type: ignore[assignment]
+    rollout_length: int = Field(
+        None,
+        ge=1,
+        le=8192,
+        description="Steps per env per update (reinforce: whole episodes of at least num_envs x this many steps).",
+    )  # type: ignore[assignment]
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
     normalize_advantages: bool = Field(None)  # type: ignore[assignment]
 

@@ -32,7 +32,7 @@ def train(run: Run) -> None:
             batch.advantages = normalize(batch.advantages, batch.mask)
 
         update = Means()
-        for i, mb in enumerate(batch.minibatches(spec.minibatches)):
+        for i, mb in enumerate(batch.minibatches(min(spec.minibatches, batch.count))):
             logits = unroll(policy, mb, spec.bptt_length)
             logprobs = distributions.log_prob(logits, mb.actions)
             if i == 0:  # before the first gradient step

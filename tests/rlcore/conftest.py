@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -47,3 +49,13 @@ def make_spec() -> Callable[..., TrainSpec]:
 def _one_torch_thread() -> None:
     # Small networks run fastest, and reproducibly, on one thread; the trainer does the same.
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def training_pool() -> Iterator[ProcessPoolExecutor]:
+    """Two processes for the learning tests' seeds: one per core of the machine the suite runs on.
+
+    Spawned, not forked: a forked child of a process that has used torch's thread pool can hang.
+    """
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool

@@ -79,9 +79,8 @@ def test_job_runs_and_policy_downloads_and_runs(stack: Stack, tmp_path: Path) ->
     metrics = client.get(f"/api/jobs/{job['id']}/metrics", params={"max_points": 0}).json()
     steps = metrics["series"]["perf/sps"]["steps"]
     assert steps == sorted(set(steps)) and steps[-1] == job["step"]
-    assert (
-        len(steps) == metrics["total_points"] == job["points_written"] == 12_000 // 800 + (12_000 % 800 > 0)
-    )
+    # REINFORCE updates once whole episodes of at least 8 x 100 steps have ended.
+    assert len(steps) == metrics["total_points"] == job["points_written"] <= 12_000 // 800 + 1
     assert "charts/episodic_return" in metrics["keys"] and "losses/policy_loss" in metrics["keys"]
     small = client.get(f"/api/jobs/{job['id']}/metrics", params={"max_points": 4, "keys": "perf/sps"}).json()
     assert list(small["series"]) == ["perf/sps"] and len(small["series"]["perf/sps"]["steps"]) <= 4

@@ -19,7 +19,13 @@ from worker.reaper import reap_once
 
 
 def test_sigkill_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
-    spec = {"total_steps": 30_000, "num_envs": 2, "rollout_length": 50, "checkpoint_interval": 1000}
+    spec = {
+        "algo": "a2c",
+        "total_steps": 30_000,
+        "num_envs": 2,
+        "rollout_length": 50,
+        "checkpoint_interval": 1000,
+    }
     job = stack.submit(**spec)
     job_dir = stack.settings.job_dir(job["id"])
     stack.wait_for(
@@ -51,7 +57,13 @@ def test_sigkill_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
 
 def test_worker_shutdown_requeues_the_job_with_a_checkpoint(stack: Stack) -> None:
     # No periodic checkpoint: the one the job resumes from is written because of the stop.
-    spec = {"total_steps": 40_000, "num_envs": 2, "rollout_length": 50, "checkpoint_interval": 0}
+    spec = {
+        "algo": "a2c",
+        "total_steps": 40_000,
+        "num_envs": 2,
+        "rollout_length": 50,
+        "checkpoint_interval": 0,
+    }
     job = stack.submit(**spec)
     job_dir = stack.settings.job_dir(job["id"])
     stack.wait_for(job["id"], lambda j: j["status"] == "running" and j["step"] >= 2000, what="progress")
