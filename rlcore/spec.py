@@ -240,10 +240,14 @@ class TrainSpec(BaseModel):
         return cls.model_validate(data, context={"saved": True})
 
     @property
+    def chunk_length(self) -> int:
+        """Steps per sequence chunk that the update replays from a stored state."""
+        return self.bptt_length or self.rollout_length
+
+    @property
     def chunks_per_env(self) -> int:
         """Sequence chunks each env column is cut into for the update."""
-        bptt = self.bptt_length or self.rollout_length
-        return -(-self.rollout_length // bptt)
+        return -(-self.rollout_length // self.chunk_length)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainSpec:
