@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rlcore.envs import ENVS
+from rlcore.memory import estimate, memory_limit
 
 
 class Algorithm(StrEnum):
@@ -223,6 +224,16 @@ class TrainSpec(BaseModel):
                 f"minibatches ({self.minibatches}) exceeds the number of sequence chunks "
                 f"(num_envs * rollout_length / bptt_length = {self.num_envs * self.chunks_per_env})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> TrainSpec:
+        # An out-of-memory kill looks like a lost worker, and the job would be re-queued
+        # onto the next one: refuse the spec here, naming what makes it large.
+        limit = memory_limit()
+        needed = estimate(self)
+        if needed.total > limit:
+            raise ValueError(needed.explain(limit))
         return self
 
     @model_serializer(mode="wrap")
