@@ -7,7 +7,8 @@ worker too. `TrainSpec` therefore refuses a spec whose estimate exceeds `memory_
 large.
 
 The estimate counts what grows with the spec, not the fixed cost of Python, torch and
-the envs (a few hundred MB): the collected rollout (exactly, at its real dtypes), the
+the envs (a few hundred MB): the collected rollout (exactly, at its real dtypes; for
+REINFORCE the whole episodes it waits for, bounded by the env's time limit), the
 update's copies of it (advantages, chunked sequences, minibatches), what one
 minibatch's forward pass keeps for the backward, and the model's parameters with their
 gradients, Adam's two moments and the best weights the trainer keeps. The activation
@@ -24,6 +25,8 @@ import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from rlcore.envs import ENVS, make_vec_env
 
 if TYPE_CHECKING:
     from rlcore.spec import TrainSpec
@@ -72,8 +75,6 @@ def format_size(size: float) -> str:
 @functools.cache
 def env_spaces(env_id: str) -> tuple[tuple[int, ...], int]:
     """(observation shape, number of actions) of an allowed env; built once per id."""
-    from rlcore.envs import make_vec_env
-
     envs = make_vec_env(env_id, 1, seed=0)
     try:
         return tuple(envs.single_observation_space.shape), int(envs.single_action_space.n)
@@ -168,11 +169,17 @@ def parameter_count(spec: TrainSpec, obs_size: int, num_actions: int) -> int:
 
 # --- the estimate ---------------------------------------------------------------------
 
-# Floats per step of every (T, B) tensor of the rollout and of its chunked copy.
+# Bytes per step of every (T, N) tensor besides the observation.
 _ROLLOUT_STEP = 4 * FLOAT + LONG + 2 * BOOL  # log-prob, value, reward, truncation value; action; flags
 _SEQUENCE_STEP = 6 * FLOAT + LONG + BOOL  # log-prob, value, advantage, return, mask (+1 slack); action; start
+_EPISODE_STEP = 2 * FLOAT + LONG  # what an episode keeps besides the observation: log-prob, reward; action
+_PACKED_STEP = 6 * FLOAT + LONG + 3 * BOOL  # pack_episodes: log-prob, value, reward, return, mask, fresh
 # What the loss (log-softmax, entropy, ratio, clip, masks) keeps per step, besides the logits.
 _LOSS_FLOATS = 48
+# rlcore.episodes.BLOCK, the steps an episode collector plays between looks; not imported,
+# since that would load torch wherever a spec is validated (test_memory.py checks it).
+EPISODE_BLOCK = 32
+_BATCH_FIELDS = ("num_envs", "rollout_length")
 
 
 def _core_floats(spec: TrainSpec, features: int) -> int:
@@ -200,56 +207,25 @@ def _core_floats(spec: TrainSpec, features: int) -> int:
 def estimate(spec: TrainSpec) -> MemoryEstimate:
     """The memory a run of `spec` needs beyond the fixed cost of Python, torch and the envs."""
     obs_shape, num_actions = env_spaces(spec.env_id)
-    obs_size = math.prod(obs_shape)
-    envs, steps, chunk, hidden = spec.num_envs, spec.rollout_length, spec.chunk_length, spec.hidden_size
-    state = state_size(spec, obs_size)
-    chunks = envs * spec.chunks_per_env
-    batch_fields = ("num_envs", "rollout_length")
+    obs_size, hidden = math.prod(obs_shape), spec.hidden_size
     width, width_fields = _width(spec)
-
-    # The rollout, exactly as RolloutCollector.collect allocates it.
-    stored = envs * -(-steps // _state_interval(spec))
-    per_step = obs_size * FLOAT + _ROLLOUT_STEP
-    why = f"{envs} num_envs x {steps} rollout_length steps x {per_step} B"
-    if state:
-        why += f", + {stored:,} stored states x {format_size(state * FLOAT)} ({_state_why(spec)})"
-    # Shorter chunks mean more chunk-start states, in the rollout and in its copies.
-    many_states = ("bptt_length",) if state and chunks > envs else ()
-    rollout = Part(
-        "rollout",
-        envs * steps * per_step + stored * state * FLOAT + envs * FLOAT,  # + the last values
-        why,
-        batch_fields + (width_fields if state else ()),
-        many_states if stored > envs else (),
-    )
-
-    # The update holds the rollout's chunked copy and a second one cut into minibatches
-    # (and the next collect still holds the last ones): twice the padded steps.
-    padded = chunks * chunk
-    why = f"2 x {padded:,} chunked steps of {envs} num_envs x {steps} rollout_length"
-    if state:
-        why += f", + 2 x {chunks:,} chunk-start states (bptt_length {chunk})"
-    update_data = Part(
-        "update copies",
-        2 * (padded * (obs_size * FLOAT + _SEQUENCE_STEP) + chunks * state * FLOAT)
-        + 2 * envs * steps * FLOAT,  # + advantages and returns
-        why,
-        batch_fields + (width_fields if state else ()),
-        many_states,
-    )
+    if spec.algo.value == "reinforce":
+        held, copies, batch, batch_why = _episode_parts(spec, obs_size)
+    else:
+        held, copies, batch, batch_why = _rollout_parts(spec, obs_size)
+    batch_steps = -(-batch // spec.minibatches)
 
     # The dense encoder keeps its ReLU output and gets a gradient; the heads send two
     # gradients into the core's output.
     encoder_floats = 2 * hidden if spec.encoder == "dense" else 0
     core_floats = _core_floats(spec, _features(spec, obs_size))
     floats = encoder_floats + core_floats + 2 * hidden + 4 * num_actions + _LOSS_FLOATS
-    batch_steps = -(-chunks // spec.minibatches) * chunk
     activations = Part(
         "activations",
         batch_steps * floats * FLOAT,
-        f"{batch_steps:,} steps per minibatch ({envs} num_envs x {steps} rollout_length / "
-        f"{spec.minibatches} minibatches) x {floats:,} floats ({width})",
-        batch_fields + width_fields,
+        f"{batch_steps:,} steps per minibatch ({batch_why} / {spec.minibatches} minibatches) "
+        f"x {floats:,} floats ({width})",
+        _BATCH_FIELDS + width_fields,
         ("minibatches",),
     )
 
@@ -263,17 +239,81 @@ def estimate(spec: TrainSpec) -> MemoryEstimate:
         + ") x 5: weights, gradients, Adam's 2 moments, best weights",
         ("hidden_size", "num_layers") if layered else ("hidden_size",),
     )
-    return MemoryEstimate(rollout, update_data, activations, model)
+    return MemoryEstimate(held, copies, activations, model)
 
 
-def _state_interval(spec: TrainSpec) -> int:
-    """Steps between the states the spec's algorithm has its collector keep.
+def _rollout_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str]:
+    """A2C and PPO: the rollout, its copies in the update, and the steps replayed."""
+    envs, steps, chunk = spec.num_envs, spec.rollout_length, spec.chunk_length
+    state = state_size(spec, obs_size)
+    chunks = envs * spec.chunks_per_env
+    state_fields = _width(spec)[1] if state else ()
+    # Shorter chunks mean more chunk-start states, in the rollout and in its copies.
+    many_states = ("bptt_length",) if state and chunks > envs else ()
 
-    A2C and PPO pass `chunk_length`; REINFORCE still calls `collect(num_steps)`, which
-    keeps every step's state. Keep this in step with the `collect` calls in `algos/`
-    (test_memory.py compares it with the rollouts the algorithms really collect).
+    # Exactly what RolloutCollector.collect(rollout_length, chunk_length) allocates.
+    per_step = obs_size * FLOAT + _ROLLOUT_STEP
+    why = f"{envs} num_envs x {steps} rollout_length steps x {per_step} B"
+    if state:
+        why += f", + {chunks:,} chunk-start states x {format_size(state * FLOAT)} ({_state_why(spec)})"
+    rollout = Part(
+        "rollout",
+        envs * steps * per_step + chunks * state * FLOAT + envs * FLOAT,  # + the last values
+        why,
+        _BATCH_FIELDS + state_fields,
+        many_states,
+    )
+
+    # The update holds the rollout's chunked copy and a second one cut into minibatches
+    # (and the next collect still holds the last ones): twice the padded steps.
+    padded = chunks * chunk
+    why = f"2 x {padded:,} chunked steps of {envs} num_envs x {steps} rollout_length"
+    if state:
+        why += f", + 2 x {chunks:,} chunk-start states (bptt_length {chunk})"
+    copies = Part(
+        "update copies",
+        2 * (padded * (obs_size * FLOAT + _SEQUENCE_STEP) + chunks * state * FLOAT)
+        + 2 * envs * steps * FLOAT,  # + advantages and returns
+        why,
+        _BATCH_FIELDS + state_fields,
+        many_states,
+    )
+    return rollout, copies, padded, f"{envs} num_envs x {steps} rollout_length"
+
+
+def _episode_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str]:
+    """REINFORCE (`rlcore.episodes`): the episodes held, their packed copies in the update,
+    and the steps replayed.
+
+    An update waits for whole episodes: the last block of steps before it can end an
+    episode of every env, each up to the env's time limit, so a batch holds up to
+    num_envs x (rollout_length + longest episode + a block) steps; that bound is reached
+    when every env ends a full-length episode at the same step, as a good policy's do.
+    The episodes still running are held too, as views of the blocks they were played in.
     """
-    return 1 if spec.algo.value == "reinforce" else spec.chunk_length
+    envs, steps, block = spec.num_envs, spec.rollout_length, EPISODE_BLOCK
+    longest = ENVS[spec.env_id].max_episode_steps or steps
+    batch = envs * (steps + longest + block)
+    running = envs * (longest + 2 * block)
+    per_step = obs_size * FLOAT + _EPISODE_STEP
+    held = Part(
+        "episodes",
+        (batch + running) * per_step + envs * block * (obs_size * FLOAT + _ROLLOUT_STEP),
+        f"up to {batch + running:,} steps of {envs} num_envs x ({steps} rollout_length + 2 x "
+        f"{longest}-step episodes of {spec.env_id}) x {per_step} B",
+        _BATCH_FIELDS,
+    )
+    # pack_episodes lays the episodes out in columns (from a concatenated copy), and the
+    # minibatches copy them again. The columns' zero initial states are left out: a column
+    # holds at least one whole episode, so they are small next to the activations.
+    copies = Part(
+        "update copies",
+        batch * (2 * (obs_size * FLOAT + _PACKED_STEP) + per_step),
+        f"3 x {batch:,} packed steps",
+        _BATCH_FIELDS,
+    )
+    batch_why = f"up to {envs} num_envs x ({steps} rollout_length + {longest} longest episode + {block})"
+    return held, copies, batch, batch_why
 
 
 def _width(spec: TrainSpec) -> tuple[str, tuple[str, ...]]:
