@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.settings import Settings
 from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, TrainSpec
 from tests.conftest import TINY_SPEC, Stack
 
@@ -194,3 +195,11 @@ def test_list_filters_and_pagination(stack: Stack) -> None:
     done = client.get("/api/jobs", params={"tag": tag, "status": "succeeded,failed"}).json()
     assert done["total"] == 3
     assert client.get("/api/jobs", params={"tag": tag, "status": "queued"}).json()["total"] == 0
+
+
+def test_the_memory_limit_setting_is_checked_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("RLSERVE_MAX_JOB_MEMORY", "16GiB")
+    assert Settings(data_dir=tmp_path).max_job_memory == 16 * 2**30
+    monkeypatch.setenv("RLSERVE_MAX_JOB_MEMORY", "sixteen gigs")
+    with pytest.raises(ValueError, match="RLSERVE_MAX_JOB_MEMORY: not a memory size"):
+        Settings.from_env()
