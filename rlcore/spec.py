@@ -227,9 +227,12 @@ class TrainSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _fits_in_memory(self) -> TrainSpec:
+    def _fits_in_memory(self, info: ValidationInfo) -> TrainSpec:
         # An out-of-memory kill looks like a lost worker, and the job would be re-queued
-        # onto the next one: refuse the spec here, naming what makes it large.
+        # onto the next one: refuse the spec here, naming what makes it large (unless
+        # `from_saved(..., check_memory=False)` reads back a run that exists).
+        if (info.context or {}).get("check_memory") is False:
+            return self
         limit = memory_limit()
         needed = estimate(self)
         if needed.total > limit:
@@ -244,11 +247,16 @@ class TrainSpec(BaseModel):
         return data
 
     @classmethod
-    def from_saved(cls, data: str | bytes | dict[str, Any]) -> TrainSpec:
-        """A spec that a run or job stored (a dump, JSON or dict), also one from before NOT_APPLYING."""
+    def from_saved(cls, data: str | bytes | dict[str, Any], *, check_memory: bool = True) -> TrainSpec:
+        """A spec that a run or job stored (a dump, JSON or dict), also one from before NOT_APPLYING.
+
+        `check_memory=False` reads back the spec of a run that exists (to rebuild its
+        policy) even if the memory limit was lowered since it started.
+        """
+        context = {"saved": True, "check_memory": check_memory}
         if isinstance(data, str | bytes):
-            return cls.model_validate_json(data, context={"saved": True})
-        return cls.model_validate(data, context={"saved": True})
+            return cls.model_validate_json(data, context=context)
+        return cls.model_validate(data, context=context)
 
     @property
     def chunk_length(self) -> int:

@@ -265,3 +265,13 @@ def test_sizes_parse(text: str, size: int) -> None:
 def test_bad_sizes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a memory size"):
         parse_size(text)
+
+
+def test_reading_back_an_existing_runs_spec_can_skip_the_check(monkeypatch) -> None:
+    stored = TrainSpec(model="lstm", hidden_size=256).model_dump_json()
+    monkeypatch.setenv(LIMIT_ENV, "1KiB")  # lowered after the run started
+    with pytest.raises(ValidationError, match="limit 1 KiB"):
+        TrainSpec.model_validate_json(stored)
+    assert TrainSpec.from_saved(stored, check_memory=False).hidden_size == 256
+    with pytest.raises(ValidationError, match="limit 1 KiB"):
+        TrainSpec.from_saved(stored)
