@@ -36,7 +36,7 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
         out = job_dir / FOLDER / f"step-{step}"
         if (out / "policy.json").is_file():
             return out, step
-        spec = TrainSpec.from_saved(saved["spec"])
+        spec = TrainSpec.from_saved(saved["spec"], check_memory=False)
         envs = make_vec_env(spec.env_id, 1, spec.seed)
         try:
             obs_shape = envs.single_observation_space.shape

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rlcore.memory import memory_limit
+
 DEFAULT_DATA_DIR = "./rlserve-data"
 METRICS_MODES = ("off", "token", "open")
 
@@ -38,6 +40,11 @@ class Settings:
     - `metrics_port` / `metrics_addr`: `RLSERVE_METRICS_PORT` / `RLSERVE_METRICS_ADDR` (default
       127.0.0.1): with `open`, serve `/metrics` on this port of its own instead of the API's,
       so the API's port never shows it.
+    - `max_job_memory`: `RLSERVE_MAX_JOB_MEMORY` (bytes, or `4GiB`, `512MiB`, `8GB`; default
+      4 GiB): a spec whose estimated memory (`rlcore.memory`) is larger is refused with 422,
+      since an out-of-memory kill would look like a lost worker and be re-queued. rlcore reads
+      the variable itself whenever it validates a spec, so the API, the worker and
+      `rlserve train` all apply the value in their own environment; set it for all of them.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -67,6 +74,7 @@ class Settings:
         if self.metrics_port is not None and self.metrics != "open":
             # The separate port has no authentication of its own.
             raise ValueError("RLSERVE_METRICS_PORT needs RLSERVE_METRICS=open")
+        memory_limit()  # a bad RLSERVE_MAX_JOB_MEMORY stops the service at start, not each request
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -91,6 +99,11 @@ class Settings:
     def with_data_dir(self, data_dir: Path) -> Settings:
         """A copy rooted at another data folder (defaults re-derived from it)."""
         return replace(self, data_dir=data_dir.resolve(), database_url="", broker_url="")
+
+    @property
+    def max_job_memory(self) -> int:
+        """Bytes a job's spec may need (`RLSERVE_MAX_JOB_MEMORY`, read now; default 4 GiB)."""
+        return memory_limit()
 
     @property
     def is_embedded_broker(self) -> bool:

@@ -84,7 +84,7 @@ class EpisodeCollector(RolloutCollector):
         episodes: list[EpisodeSteps] = []
         finished: list[Episode] = []
         while sum(e.length for e in episodes) < min_steps:
-            rollout = self.collect(BLOCK)
+            rollout = self.collect(BLOCK, chunk_length=None)  # replayed from zero: no states kept
             episodes += self._close_episodes(rollout)
             finished += rollout.episodes
         batch = EpisodeBatch(episodes, finished, self.version)

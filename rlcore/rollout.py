@@ -2,8 +2,10 @@
 
 The collector stores everything an update needs to replay the rollout exactly:
 observations, actions, log-probs, values, rewards, episode-start flags and the state
-that went into every step. Rollout boundaries are not episode boundaries: the final
-state is carried (detached) into the next rollout.
+that went into the first step of each replayed chunk (only those: the replay rebuilds
+every other state, and a per-step copy of a large state is what makes a rollout run
+out of memory). Rollout boundaries are not episode boundaries: the final state is
+carried (detached) into the next rollout.
 """
 
 from __future__ import annotations
@@ -81,7 +83,10 @@ class Rollout:
     dones: torch.Tensor  # the episode ended at this step (terminated or truncated)
     truncation_values: torch.Tensor  # V(final obs) where the episode was cut by a time limit
     episode_starts: torch.Tensor  # this step is the first of an episode
-    states: torch.Tensor  # the state that went into this step
+    # (C, N, *state_shape): the state that went into steps 0, L, 2L, ... with
+    # L = `state_interval` (every step when L is 1); None when the collector kept none.
+    states: torch.Tensor | None
+    state_interval: int | None
     last_value: torch.Tensor  # (N,) V of the observation after the last step
     episodes: list[Episode]
 
@@ -96,8 +101,18 @@ class Rollout:
         chunk_length: int,
         mask: torch.Tensor | None = None,
     ) -> Sequences:
-        """Cut every env column into chunks of `chunk_length` steps (the last one padded)."""
+        """Cut every env column into chunks of `chunk_length` steps (the last one padded).
+
+        `chunk_length` must be a multiple of the `state_interval` the rollout was
+        collected with, so that a stored state goes into every chunk's first step.
+        """
         steps, envs = self.actions.shape
+        if self.states is None or self.state_interval is None or chunk_length % self.state_interval:
+            kept = "no states" if self.states is None else f"the state every {self.state_interval} steps"
+            raise ValueError(
+                f"chunks of {chunk_length} steps start from stored states, but this rollout kept "
+                f"{kept}; collect it with chunk_length={chunk_length}"
+            )
         chunks = -(-steps // chunk_length)
         pad = chunks * chunk_length - steps
         valid = torch.ones_like(self.rewards) if mask is None else mask.to(self.rewards.dtype)
@@ -118,7 +133,9 @@ class Rollout:
             returns=cut(returns),
             episode_starts=cut(self.episode_starts),
             mask=cut(valid),
-            initial_states=self.states[::chunk_length].reshape(chunks * envs, *self.states.shape[2:]),
+            initial_states=self.states[:: chunk_length // self.state_interval].reshape(
+                chunks * envs, *self.states.shape[2:]
+            ),
         )
 
 
@@ -147,11 +164,23 @@ class RolloutCollector:
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
 
     @torch.no_grad()
-    def collect(self, num_steps: int) -> Rollout:
-        """Run every env for `num_steps` steps."""
+    def collect(self, num_steps: int, chunk_length: int | None = 1) -> Rollout:
+        """Run every env for `num_steps` steps.
+
+        Keeps the state going into steps 0, chunk_length, 2 * chunk_length, ...: what
+        `Rollout.sequences` needs to replay chunks of that length (or of a multiple of
+        it). 1 keeps every step's state; None keeps none, for an update that replays
+        from zero states only (whole episodes).
+        """
+        if chunk_length is not None and chunk_length < 1:
+            raise ValueError(f"chunk_length must be at least 1 or None, got {chunk_length}")
         n, device = self.num_envs, self.device
         obs = torch.zeros(num_steps, *self.obs.shape, device=device)
-        states = torch.zeros(num_steps, *self.state.shape, device=device)
+        states = (
+            None
+            if chunk_length is None
+            else torch.zeros(-(-num_steps // chunk_length), *self.state.shape, device=device)
+        )
         actions = torch.zeros(num_steps, n, dtype=torch.long, device=device)
         logprobs, values, rewards, truncation_values = (
             torch.zeros(num_steps, n, device=device) for _ in range(4)
@@ -160,7 +189,9 @@ class RolloutCollector:
         episodes: list[Episode] = []
 
         for t in range(num_steps):
-            obs[t], starts[t], states[t] = self.obs, self.starts, self.state
+            obs[t], starts[t] = self.obs, self.starts
+            if states is not None and t % chunk_length == 0:
+                states[t // chunk_length] = self.state
             logits, value, self.state = self.policy(self.obs[None], self.state, self.starts[None])
             action = distributions.sample(logits[0])
             actions[t], values[t] = action, value[0]
@@ -188,6 +219,7 @@ class RolloutCollector:
             truncation_values=truncation_values,
             episode_starts=starts,
             states=states,
+            state_interval=chunk_length,
             last_value=last_value[0],
             episodes=episodes,
         )

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rlcore.envs import ENVS
+from rlcore.memory import estimate, memory_limit
 
 
 class Algorithm(StrEnum):
@@ -230,6 +231,19 @@ class TrainSpec(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fits_in_memory(self, info: ValidationInfo) -> TrainSpec:
+        # An out-of-memory kill looks like a lost worker, and the job would be re-queued
+        # onto the next one: refuse the spec here, naming what makes it large (unless
+        # `from_saved(..., check_memory=False)` reads back a run that exists).
+        if (info.context or {}).get("check_memory") is False:
+            return self
+        limit = memory_limit()
+        needed = estimate(self)
+        if needed.total > limit:
+            raise ValueError(needed.explain(limit))
+        return self
+
     @model_serializer(mode="wrap")
     def _leave_out_fields_that_do_not_apply(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
@@ -238,17 +252,26 @@ class TrainSpec(BaseModel):
         return data
 
     @classmethod
-    def from_saved(cls, data: str | bytes | dict[str, Any]) -> TrainSpec:
-        """A spec that a run or job stored (a dump, JSON or dict), also one from before NOT_APPLYING."""
+    def from_saved(cls, data: str | bytes | dict[str, Any], *, check_memory: bool = True) -> TrainSpec:
+        """A spec that a run or job stored (a dump, JSON or dict), also one from before NOT_APPLYING.
+
+        `check_memory=False` reads back the spec of a run that exists (to rebuild its
+        policy) even if the memory limit was lowered since it started.
+        """
+        context = {"saved": True, "check_memory": check_memory}
         if isinstance(data, str | bytes):
-            return cls.model_validate_json(data, context={"saved": True})
-        return cls.model_validate(data, context={"saved": True})
+            return cls.model_validate_json(data, context=context)
+        return cls.model_validate(data, context=context)
+
+    @property
+    def chunk_length(self) -> int:
+        """Steps per sequence chunk that the update replays from a stored state."""
+        return self.bptt_length or self.rollout_length
 
     @property
     def chunks_per_env(self) -> int:
         """Sequence chunks each env column is cut into for the update."""
-        bptt = self.bptt_length or self.rollout_length
-        return -(-self.rollout_length // bptt)
+        return -(-self.rollout_length // self.chunk_length)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainSpec:

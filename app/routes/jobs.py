@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -160,7 +161,12 @@ def retry_job(
     from rlcore.spec import TrainSpec
 
     old = get_owned_job(session, user, job_id)
-    spec = TrainSpec.from_saved(old.spec)
+    try:
+        # Validated again: the limits (e.g. RLSERVE_MAX_JOB_MEMORY) may have changed since.
+        spec = TrainSpec.from_saved(old.spec)
+    except ValidationError as error:
+        errors = error.errors(include_url=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("spec", *e["loc"])} for e in errors]) from None
     job = new_job(
         user, spec, settings, name=old.name, tags=old.tag_names, priority=old.priority, group_id=old.group_id
     )

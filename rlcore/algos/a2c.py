@@ -3,7 +3,7 @@
 for each update:
     play num_envs x rollout_length steps, carrying each env's memory state
     A_t = GAE(gamma, lambda) from the critic, bootstrapping time-limit truncations
-    replay the rollout chunk by chunk from the stored states (truncated BPTT)
+    replay the rollout chunk by chunk from each chunk's stored first state (truncated BPTT)
     loss = -mean(A_t log pi(a_t|h_t)) + c_v * mean((V(h_t) - R_t)^2) / 2 - beta * entropy
     one gradient step per minibatch; report the losses averaged over the minibatches
 """
@@ -19,9 +19,9 @@ def train(run: Run) -> None:
     spec, policy = run.spec, run.policy
     while not run.finished():
         run.anneal()
-        rollout = run.collector.collect(spec.rollout_length)
+        rollout = run.collector.collect(spec.rollout_length, spec.chunk_length)
         advantages, returns = rollout.gae(spec.gamma, spec.gae_lambda)
-        batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
+        batch = rollout.sequences(advantages, returns, spec.chunk_length)
 
         update = Means()
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):

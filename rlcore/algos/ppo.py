@@ -1,7 +1,7 @@
 """Proximal policy optimisation (Schulman et al. 2017) with recurrent policies.
 
 for each update:
-    play num_envs x rollout_length steps, storing the state that went into every step
+    play num_envs x rollout_length steps, storing the state going into each chunk's first step
     A_t = GAE(gamma, lambda); R_t = A_t + V_t
     cut each env column into chunks of bptt_length steps (time order kept)
     for each epoch, for each minibatch of whole chunks:
@@ -26,9 +26,9 @@ def train(run: Run) -> None:
     spec, policy = run.spec, run.policy
     while not run.finished():
         clip = spec.clip_range * run.anneal()
-        rollout = run.collector.collect(spec.rollout_length)
+        rollout = run.collector.collect(spec.rollout_length, spec.chunk_length)
         advantages, returns = rollout.gae(spec.gamma, spec.gae_lambda)
-        batch = rollout.sequences(advantages, returns, spec.bptt_length or spec.rollout_length)
+        batch = rollout.sequences(advantages, returns, spec.chunk_length)
 
         update, replay = Means(), None
         for epoch in range(1, spec.epochs + 1):  # noqa: B007 (reported: the epochs run)

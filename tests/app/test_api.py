@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.settings import Settings
 from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, TrainSpec
 from tests.conftest import TINY_SPEC, Stack
 
@@ -87,6 +88,43 @@ def test_a_field_the_algorithm_ignores_is_refused_with_the_reason(stack: Stack) 
     assert response.json()["message"] == "spec.epochs: does not apply to a2c (it makes one pass per rollout)"
 
 
+def test_a_spec_too_large_for_memory_is_422_saying_why(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = stack.client()
+    huge = {**TINY_SPEC, "algo": "ppo", "num_envs": 512, "rollout_length": 1953, "hidden_size": 2048}
+    for spec, named in [
+        ({**huge, "model": "lstm", "num_layers": 8}, "hidden_size 2048 x num_layers 8"),
+        ({**huge, "model": "window", "window_length": 256}, "window_length 256 x hidden_size 2048"),
+    ]:
+        response = client.post("/api/jobs", json={"spec": spec})
+        assert response.status_code == 422, response.text
+        payload = response.json()
+        assert [error["loc"] for error in payload["detail"]] == [["body", "spec"]]
+        assert payload["message"].startswith("spec: ")
+        for part in ["this spec needs about", "(limit 4 GiB)", "512 num_envs x 1953 rollout_length", named]:
+            assert part in payload["message"], part
+
+    # A group names the model for which its spec is too large.
+    medium = {
+        **TINY_SPEC,
+        "algo": "ppo",
+        "num_envs": 64,
+        "rollout_length": 512,
+        "hidden_size": 1024,
+        "minibatches": 1,
+    }
+    response = client.post("/api/groups", json={"spec": medium, "seeds": [0], "models": ["mlp", "lstm"]})
+    assert response.status_code == 422, response.text
+    assert "with model lstm: Value error, this spec needs about" in response.json()["message"]
+
+    job = stack.submit()  # a normal spec is still accepted
+    stack.wait_finished(job["id"])
+    # A retry is checked against the limit of today, which the operator may have lowered.
+    monkeypatch.setenv("RLSERVE_MAX_JOB_MEMORY", "1KiB")
+    response = client.post(f"/api/jobs/{job['id']}/retry")
+    assert response.status_code == 422, response.text
+    assert "(limit 1 KiB)" in response.json()["message"]
+
+
 def test_malformed_json_is_422_not_500(stack: Stack) -> None:
     response = stack.client().post(
         "/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
@@ -157,3 +195,11 @@ def test_list_filters_and_pagination(stack: Stack) -> None:
     done = client.get("/api/jobs", params={"tag": tag, "status": "succeeded,failed"}).json()
     assert done["total"] == 3
     assert client.get("/api/jobs", params={"tag": tag, "status": "queued"}).json()["total"] == 0
+
+
+def test_the_memory_limit_setting_is_checked_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("RLSERVE_MAX_JOB_MEMORY", "16GiB")
+    assert Settings(data_dir=tmp_path).max_job_memory == 16 * 2**30
+    monkeypatch.setenv("RLSERVE_MAX_JOB_MEMORY", "sixteen gigs")
+    with pytest.raises(ValueError, match="RLSERVE_MAX_JOB_MEMORY: not a memory size"):
+        Settings.from_env()

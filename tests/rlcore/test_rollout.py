@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rlcore import distributions
@@ -60,6 +61,43 @@ def test_replayed_chunks_reproduce_acting_log_probs() -> None:
         diff = (replayed - batch.logprobs).abs() * batch.mask
         assert diff.max() < 1e-5, model
         assert batch.mask.sum() == 40 * 6
+
+
+def test_only_chunk_start_states_are_stored_and_they_replay_exactly() -> None:
+    for model in ["gru", "lstm", "window"]:
+        every_step = collector(model)
+        every_step.collect(7)
+        full = every_step.collect(40, chunk_length=1)
+        chunk_starts = collector(model)
+        chunk_starts.collect(7)
+        rollout = chunk_starts.collect(40, chunk_length=12)
+
+        # The same seeds give the same steps; only the states at steps 0, 12, 24, 36 are kept.
+        torch.testing.assert_close(rollout.actions, full.actions, atol=0, rtol=0)
+        assert rollout.states.shape == (4, 6, *chunk_starts.policy.state_shape), model
+        torch.testing.assert_close(rollout.states, full.states[::12], atol=0, rtol=0)
+        assert rollout.states.abs().sum() > 0, "chunks start from carried states"
+
+        zeros = torch.zeros_like(rollout.rewards)
+        batch = rollout.sequences(zeros, zeros, chunk_length=12)
+        torch.testing.assert_close(
+            batch.initial_states, full.sequences(zeros, zeros, 12).initial_states, atol=0, rtol=0
+        )
+        logits, _, _ = chunk_starts.policy(batch.obs, batch.initial_states, batch.episode_starts)
+        replayed = distributions.log_prob(logits, batch.actions)
+        assert ((replayed - batch.logprobs).abs() * batch.mask).max() < 1e-5, model
+        # Chunks of 24 start at stored states too; chunks of 8 would not.
+        assert rollout.sequences(zeros, zeros, 24).initial_states.shape[0] == 2 * 6
+        with pytest.raises(ValueError, match="chunk_length=8"):
+            rollout.sequences(zeros, zeros, 8)
+
+
+def test_collecting_without_states_keeps_none() -> None:
+    rollout = collector("lstm").collect(10, chunk_length=None)
+    assert rollout.states is None and rollout.episode_starts.shape == (10, 6)
+    zeros = torch.zeros_like(rollout.rewards)
+    with pytest.raises(ValueError, match="kept no states"):
+        rollout.sequences(zeros, zeros, 10)
 
 
 def test_monte_carlo_returns_stop_at_episode_ends() -> None:

@@ -54,6 +54,18 @@ def test_bad_spec_gives_a_message_naming_the_field(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_spec_too_large_for_memory_is_refused_with_the_reason(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path / "s.json", model="lstm", hidden_size=2048, num_layers=8, num_envs=512, rollout_length=1953
+    )
+    result = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())  # the console wraps long lines
+    assert "this spec needs about" in text and "(limit 4 GiB)" in text
+    assert "hidden_size 2048 x num_layers 8" in text and "512 num_envs" in text
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 def test_missing_files_are_reported_plainly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "no such file" in result.output

@@ -1,0 +1,338 @@
+"""How much memory a TrainSpec's training run needs, estimated before it runs.
+
+A spec that asks for more memory than the machine has is killed by the kernel, and an
+OOM kill looks like a lost worker: the service re-queues the job and it kills the next
+worker too. `TrainSpec` therefore refuses a spec whose estimate exceeds `memory_limit()`
+(`RLSERVE_MAX_JOB_MEMORY`, default 4 GiB) with a message naming the fields that make it
+large.
+
+The estimate counts what grows with the spec, not the fixed cost of Python, torch and
+the envs (a few hundred MB): the collected rollout (exactly, at its real dtypes; for
+REINFORCE the whole episodes it waits for, bounded by the env's time limit), the
+update's copies of it (advantages, chunked sequences, minibatches), what one
+minibatch's forward pass keeps for the backward, and the model's parameters with their
+gradients, Adam's two moments and the best weights the trainer keeps. The activation
+figures per step follow the code (`rlcore/models/recurrence.py` on the CPU, the window
+unroll in `WindowCore`), rounded up; tests/rlcore/test_memory.py checks the whole
+estimate against the measured peak of real updates.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rlcore.envs import ENVS, make_vec_env
+
+if TYPE_CHECKING:
+    from rlcore.spec import TrainSpec
+
+LIMIT_ENV = "RLSERVE_MAX_JOB_MEMORY"
+DEFAULT_LIMIT = 4 * 2**30
+
+FLOAT = 4  # float32: observations, log-probs, values, rewards, states, activations
+LONG = 8  # int64 actions
+BOOL = 1  # done and episode-start flags
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_UNITS |= {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `4294967296`, `4GiB`, `512 MiB` or `8GB` (GB = 10^9, GiB = 2^30)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match and _UNITS.get(match.group(2).lower())
+    if not match or unit is None or float(match.group(1)) * unit < 1:
+        raise ValueError(f"not a memory size: {text!r} (examples: 4294967296, 4GiB, 512MiB, 8GB)")
+    return int(float(match.group(1)) * unit)
+
+
+def memory_limit() -> int:
+    """The most memory a spec may need: `RLSERVE_MAX_JOB_MEMORY`, read now, or 4 GiB."""
+    value = os.environ.get(LIMIT_ENV, "").strip()
+    if not value:
+        return DEFAULT_LIMIT
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise ValueError(f"{LIMIT_ENV}: {error}") from None
+
+
+def format_size(size: float) -> str:
+    """`131 GiB`, `4 GiB`, `1.5 MiB`: binary units, three significant digits at most."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.3g} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@functools.cache
+def env_spaces(env_id: str) -> tuple[tuple[int, ...], int]:
+    """(observation shape, number of actions) of an allowed env; built once per id."""
+    envs = make_vec_env(env_id, 1, seed=0)
+    try:
+        return tuple(envs.single_observation_space.shape), int(envs.single_action_space.n)
+    finally:
+        envs.close()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the estimate: its bytes and what makes it that large, in field names."""
+
+    name: str
+    bytes: int
+    why: str
+    lower: tuple[str, ...]  # fields that shrink it when lowered
+    raise_: tuple[str, ...] = ()  # ... and when raised
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A spec's memory by part; `total` is what the limit is checked against."""
+
+    rollout: Part
+    update_data: Part
+    activations: Part
+    model: Part
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (self.rollout, self.update_data, self.activations, self.model)
+
+    @property
+    def total(self) -> int:
+        return sum(part.bytes for part in self.parts)
+
+    def explain(self, limit: int) -> str:
+        """Why the spec is too large: the parts that matter, largest first, and what to lower."""
+        large = sorted(
+            (p for p in self.parts if p.bytes >= 0.1 * self.total), key=lambda p: p.bytes, reverse=True
+        )
+        lower = list(dict.fromkeys(field for part in large for field in part.lower))
+        raise_ = list(dict.fromkeys(field for part in large for field in part.raise_))
+        return (
+            f"this spec needs about {format_size(self.total)} of memory (limit {format_size(limit)}): "
+            + "; ".join(f"{p.name} {format_size(p.bytes)} = {p.why}" for p in large)
+            + f"; lower {_join(lower)}"
+            + (f", or raise {_join(raise_)}" if raise_ else "")
+        )
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+def _features(spec: TrainSpec, obs_size: int) -> int:
+    """Width of what the memory core reads: the encoder's output or the observation."""
+    return spec.hidden_size if spec.encoder == "dense" else obs_size
+
+
+def state_size(spec: TrainSpec, obs_size: int) -> int:
+    """Floats in one env's memory state (`MemoryCore.state_shape`)."""
+    hidden, layers = spec.hidden_size, spec.num_layers
+    return {
+        "gru": layers * hidden,
+        "lstm": 2 * layers * hidden,
+        "window": (spec.window_length - 1) * _features(spec, obs_size),
+    }.get(spec.model.value, 0)
+
+
+def parameter_count(spec: TrainSpec, obs_size: int, num_actions: int) -> int:
+    """Parameters of the policy `build_policy` makes for this spec."""
+    hidden, features = spec.hidden_size, _features(spec, obs_size)
+
+    def rnn(gates: int, inputs: int, layers: int) -> int:
+        first = gates * hidden * (inputs + hidden + 2)
+        return first + (layers - 1) * gates * hidden * (2 * hidden + 2)
+
+    encoder = (obs_size + 1) * hidden if spec.encoder == "dense" else 0
+    core = {
+        "mlp": (features + 1) * hidden,
+        "gru_cell": rnn(3, features, 1),
+        "gru": rnn(3, features, spec.num_layers),
+        "lstm": rnn(4, features, spec.num_layers),
+        "window": rnn(3, features, 1),
+    }[spec.model.value]
+    heads = (hidden + 1) * (num_actions + 1)
+    return encoder + core + heads
+
+
+# --- the estimate ---------------------------------------------------------------------
+
+# Bytes per step of every (T, N) tensor besides the observation.
+_ROLLOUT_STEP = 4 * FLOAT + LONG + 2 * BOOL  # log-prob, value, reward, truncation value; action; flags
+_SEQUENCE_STEP = 6 * FLOAT + LONG + BOOL  # log-prob, value, advantage, return, mask (+1 slack); action; start
+_EPISODE_STEP = 2 * FLOAT + LONG  # what an episode keeps besides the observation: log-prob, reward; action
+_PACKED_STEP = 6 * FLOAT + LONG + 3 * BOOL  # pack_episodes: log-prob, value, reward, return, mask, fresh
+# What the loss (log-softmax, entropy, ratio, clip, masks) keeps per step, besides the logits.
+_LOSS_FLOATS = 48
+# rlcore.episodes.BLOCK, the steps an episode collector plays between looks; not imported,
+# since that would load torch wherever a spec is validated (test_memory.py checks it).
+EPISODE_BLOCK = 32
+_BATCH_FIELDS = ("num_envs", "rollout_length")
+
+
+def _core_floats(spec: TrainSpec, features: int) -> int:
+    """Floats per replayed step that the memory core keeps for, and makes in, the backward.
+
+    From the tensors the code saves (e.g. per GRU layer r, z, gh_n, n, h_in and the output;
+    per LSTM layer i, f, g, o, h_in, c_in, tanh(c) and the output) and the backward's
+    temporaries, rounded up to the peak process memory measured on the CPU
+    (tests/rlcore/test_memory.py), which is higher than the live tensors because the
+    allocator keeps freed blocks.
+    """
+    hidden, layers = spec.hidden_size, spec.num_layers
+    if spec.model.value == "mlp":
+        return 2 * hidden
+    if spec.model.value == "gru_cell":
+        return 25 * hidden
+    if spec.model.value == "gru":
+        return 13 * hidden * layers + 17 * hidden + features
+    if spec.model.value == "lstm":
+        return 15 * hidden * layers + 18 * hidden + features
+    # window: every step unrolls a GRU over its own k-step window, from a masked copy of it.
+    return spec.window_length * (2 * features + 22 * hidden)
+
+
+def estimate(spec: TrainSpec) -> MemoryEstimate:
+    """The memory a run of `spec` needs beyond the fixed cost of Python, torch and the envs."""
+    obs_shape, num_actions = env_spaces(spec.env_id)
+    obs_size, hidden = math.prod(obs_shape), spec.hidden_size
+    width, width_fields = _width(spec)
+    if spec.algo.value == "reinforce":
+        held, copies, batch, batch_why = _episode_parts(spec, obs_size)
+    else:
+        held, copies, batch, batch_why = _rollout_parts(spec, obs_size)
+    batch_steps = -(-batch // spec.minibatches)
+
+    # The dense encoder keeps its ReLU output and gets a gradient; the heads send two
+    # gradients into the core's output.
+    encoder_floats = 2 * hidden if spec.encoder == "dense" else 0
+    core_floats = _core_floats(spec, _features(spec, obs_size))
+    floats = encoder_floats + core_floats + 2 * hidden + 4 * num_actions + _LOSS_FLOATS
+    activations = Part(
+        "activations",
+        batch_steps * floats * FLOAT,
+        f"{batch_steps:,} steps per minibatch ({batch_why} / {spec.minibatches} minibatches) "
+        f"x {floats:,} floats ({width})",
+        _BATCH_FIELDS + width_fields,
+        ("minibatches",),
+    )
+
+    params = parameter_count(spec, obs_size, num_actions)
+    layered = spec.model.value in ("gru", "lstm")
+    model = Part(
+        "model",
+        5 * params * FLOAT,
+        f"{params:,} parameters (hidden_size {hidden}"
+        + (f", num_layers {spec.num_layers}" if layered else "")
+        + ") x 5: weights, gradients, Adam's 2 moments, best weights",
+        ("hidden_size", "num_layers") if layered else ("hidden_size",),
+    )
+    return MemoryEstimate(held, copies, activations, model)
+
+
+def _rollout_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str]:
+    """A2C and PPO: the rollout, its copies in the update, and the steps replayed."""
+    envs, steps, chunk = spec.num_envs, spec.rollout_length, spec.chunk_length
+    state = state_size(spec, obs_size)
+    chunks = envs * spec.chunks_per_env
+    state_fields = _width(spec)[1] if state else ()
+    # Shorter chunks mean more chunk-start states, in the rollout and in its copies.
+    many_states = ("bptt_length",) if state and chunks > envs else ()
+
+    # Exactly what RolloutCollector.collect(rollout_length, chunk_length) allocates.
+    per_step = obs_size * FLOAT + _ROLLOUT_STEP
+    why = f"{envs} num_envs x {steps} rollout_length steps x {per_step} B"
+    if state:
+        why += f", + {chunks:,} chunk-start states x {format_size(state * FLOAT)} ({_state_why(spec)})"
+    rollout = Part(
+        "rollout",
+        envs * steps * per_step + chunks * state * FLOAT + envs * FLOAT,  # + the last values
+        why,
+        _BATCH_FIELDS + state_fields,
+        many_states,
+    )
+
+    # The update holds the rollout's chunked copy and a second one cut into minibatches
+    # (and the next collect still holds the last ones): twice the padded steps.
+    padded = chunks * chunk
+    why = f"2 x {padded:,} chunked steps of {envs} num_envs x {steps} rollout_length"
+    if state:
+        why += f", + 2 x {chunks:,} chunk-start states (bptt_length {chunk})"
+    copies = Part(
+        "update copies",
+        2 * (padded * (obs_size * FLOAT + _SEQUENCE_STEP) + chunks * state * FLOAT)
+        + 2 * envs * steps * FLOAT,  # + advantages and returns
+        why,
+        _BATCH_FIELDS + state_fields,
+        many_states,
+    )
+    return rollout, copies, padded, f"{envs} num_envs x {steps} rollout_length"
+
+
+def _episode_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str]:
+    """REINFORCE (`rlcore.episodes`): the episodes held, their packed copies in the update,
+    and the steps replayed.
+
+    An update waits for whole episodes: the last block of steps before it can end an
+    episode of every env, each up to the env's time limit, so a batch holds up to
+    num_envs x (rollout_length + longest episode + a block) steps; that bound is reached
+    when every env ends a full-length episode at the same step, as a good policy's do.
+    The episodes still running are held too, as views of the blocks they were played in.
+    """
+    envs, steps, block = spec.num_envs, spec.rollout_length, EPISODE_BLOCK
+    longest = ENVS[spec.env_id].max_episode_steps or steps
+    batch = envs * (steps + longest + block)
+    running = envs * (longest + 2 * block)
+    per_step = obs_size * FLOAT + _EPISODE_STEP
+    held = Part(
+        "episodes",
+        (batch + running) * per_step + envs * block * (obs_size * FLOAT + _ROLLOUT_STEP),
+        f"up to {batch + running:,} steps of {envs} num_envs x ({steps} rollout_length + 2 x "
+        f"{longest}-step episodes of {spec.env_id}) x {per_step} B",
+        _BATCH_FIELDS,
+    )
+    # pack_episodes lays the episodes out in columns (from a concatenated copy), and the
+    # minibatches copy them again. The columns' zero initial states are left out: a column
+    # holds at least one whole episode, so they are small next to the activations.
+    copies = Part(
+        "update copies",
+        batch * (2 * (obs_size * FLOAT + _PACKED_STEP) + per_step),
+        f"3 x {batch:,} packed steps",
+        _BATCH_FIELDS,
+    )
+    batch_why = f"up to {envs} num_envs x ({steps} rollout_length + {longest} longest episode + {block})"
+    return held, copies, batch, batch_why
+
+
+def _width(spec: TrainSpec) -> tuple[str, tuple[str, ...]]:
+    """What sets the model's per-step size, in words and as field names."""
+    if spec.model.value == "window":
+        return (
+            f"window_length {spec.window_length} x hidden_size {spec.hidden_size} unrolled per step",
+            ("window_length", "hidden_size"),
+        )
+    if spec.model.value in ("gru", "lstm"):
+        return f"hidden_size {spec.hidden_size} x num_layers {spec.num_layers}", ("hidden_size", "num_layers")
+    return f"hidden_size {spec.hidden_size}", ("hidden_size",)
+
+
+def _state_why(spec: TrainSpec) -> str:
+    if spec.model.value == "window":
+        features = f"hidden_size {spec.hidden_size}" if spec.encoder == "dense" else "observation"
+        return f"window_length {spec.window_length} - 1 x {features}"
+    rows = (
+        f"2 x num_layers {spec.num_layers}" if spec.model.value == "lstm" else f"num_layers {spec.num_layers}"
+    )
+    return f"{rows} x hidden_size {spec.hidden_size}"
