@@ -25,8 +25,8 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
     from rlcore.envs import make_vec_env
     from rlcore.export import export_policy
     from rlcore.models import build_policy, spec_policy_config
+    from rlcore.run import CHECKPOINTS
     from rlcore.spec import TrainSpec
-    from rlcore.trainer import CHECKPOINTS
 
     with _lock:
         saved = load_checkpoint(job_dir / CHECKPOINTS)

@@ -14,8 +14,9 @@ from rich.progress import Progress, TaskID
 from rlcore.export import load_policy
 from rlcore.metrics import FanOut, JsonlSink
 from rlcore.progress import format_return, training_progress
+from rlcore.run import SpecMismatchError
 from rlcore.spec import TrainSpec
-from rlcore.trainer import SpecMismatchError, last_checkpoint_step, train
+from rlcore.trainer import last_checkpoint_step, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(stderr=True)

@@ -146,7 +146,7 @@ class TrainSpec(BaseModel):
         None,
         ge=1,
         le=8192,
-        description="Steps per env per update (reinforce: whole episodes of at least num_envs x this many steps).",
+        description="Steps per env per update (reinforce: at least num_envs x this, in whole episodes).",
     )  # type: ignore[assignment]
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
     normalize_advantages: bool = Field(None)  # type: ignore[assignment]

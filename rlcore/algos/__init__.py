@@ -3,8 +3,8 @@
 from collections.abc import Callable
 
 from rlcore.algos import a2c, ppo, reinforce
+from rlcore.run import Run
 from rlcore.spec import Algorithm
-from rlcore.trainer import Run
 
 ALGORITHMS: dict[Algorithm, Callable[[Run], None]] = {
     Algorithm.reinforce: reinforce.train,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from rlcore import distributions
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
-from rlcore.trainer import Run
+from rlcore.run import Run
 
 
 def train(run: Run) -> None:

@@ -19,7 +19,7 @@ import torch
 
 from rlcore import distributions
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
-from rlcore.trainer import Run
+from rlcore.run import Run
 
 
 def train(run: Run) -> None:

@@ -18,7 +18,7 @@ from rlcore import distributions
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.episodes import EpisodeSequences, pack_episodes
 from rlcore.models import ActorCritic
-from rlcore.trainer import Run
+from rlcore.run import Run
 
 
 def train(run: Run) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from rlcore.episodes import EpisodeCollector, pack_episodes
-from rlcore.trainer import Run
+from rlcore.run import Run
 
 
 def test_every_finished_step_enters_one_batch_whole(make_spec, tmp_path: Path) -> None:

@@ -26,8 +26,8 @@ from rlcore.memory import (
     state_size,
 )
 from rlcore.models import build_policy, spec_policy_config
+from rlcore.run import Run
 from rlcore.spec import TrainSpec
-from rlcore.trainer import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,7 +144,7 @@ from pathlib import Path
 import torch
 from rlcore.algos import ALGORITHMS
 from rlcore.spec import TrainSpec
-from rlcore.trainer import Run
+from rlcore.run import Run
 
 def status(key):
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rlcore.trainer import Run, SpecMismatchError, train
+from rlcore.run import Run, SpecMismatchError
+from rlcore.trainer import train
 from tests.rlcore.conftest import RecordingSink
 
 
