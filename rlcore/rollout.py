@@ -25,11 +25,10 @@ from rlcore.returns import gae
 
 @dataclass
 class Episode:
-    """A finished episode: its return and length, and the env step count when it ended."""
+    """A finished episode: its return and length."""
 
     ret: float
     length: int
-    step: int
 
 
 @dataclass
@@ -238,7 +237,7 @@ class RolloutCollector:
         self.episode_return += reward
         self.episode_length += 1
         finished = [
-            Episode(float(self.episode_return[i]), int(self.episode_length[i]), self.global_step)
+            Episode(float(self.episode_return[i]), int(self.episode_length[i]))
             for i in np.flatnonzero(done)
         ]
         self.episode_return[done] = 0.0
