@@ -13,13 +13,19 @@ from app import schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.models import Group, Job
+from app.schemas import DB_INT_MAX, error_responses
 from app.services import add_and_enqueue, group_out, new_job
 from rlcore.spec import TrainSpec
 
-router = APIRouter(prefix="/api/groups", tags=["groups"])
+router = APIRouter(prefix="/api/groups", tags=["groups"], responses=error_responses(401, 403, 422))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.Group)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Group,
+    responses=error_responses(413, 429, 503),
+)
 def create_group(
     payload: schemas.GroupCreate, user: UserDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep
 ) -> schemas.Group:
@@ -67,7 +73,7 @@ def list_groups(
     user: UserDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> schemas.GroupList:
     """The user's groups with their jobs, newest first."""
     query = select(Group).where(Group.user_id == user.id)
@@ -80,7 +86,7 @@ def list_groups(
     )
 
 
-@router.get("/{group_id}", response_model=schemas.Group)
+@router.get("/{group_id}", response_model=schemas.Group, responses=error_responses(404))
 def get_group(group_id: str, user: UserDep, session: SessionDep) -> schemas.Group:
     group = session.get(Group, group_id) if group_id.isalnum() and len(group_id) <= 32 else None
     if group is None or group.user_id != user.id:
