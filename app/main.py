@@ -101,6 +101,8 @@ async def _on_validation_error(_: Request, error: RequestValidationError) -> JSO
 
 async def _on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    # Answered outside ServerErrorCounter (by Starlette's outermost middleware): count it here.
+    request.app.state.server_errors.append(f"{request.method} {request.url.path} -> 500 ({error!r:.200})")
     return JSONResponse(status_code=500, content={"detail": "internal server error; see the server log"})
 
 

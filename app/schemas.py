@@ -105,6 +105,7 @@ class ValidationErrorOut(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
+    400: "The body could not be read as JSON text (e.g. it is not UTF-8)",
     401: "Missing or invalid token",
     403: "The token may not do this (a metrics token reads only /metrics)",
     404: "Not found, or not the caller's",

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/groups", tags=["groups"], responses=error_respon
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Group,
-    responses=error_responses(413, 429, 503),
+    responses=error_responses(400, 413, 429, 503),
 )
 def create_group(
     payload: schemas.GroupCreate, user: UserDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep
@@ -47,13 +47,12 @@ def create_group(
     group = Group(user_id=user.id, name=payload.name, spec=base, seeds=list(payload.seeds), models=models)
     session.add(group)
     session.flush()
-    label = payload.name or "group"
     jobs = [
         new_job(
             user,
             spec,
             settings,
-            name=f"{label} {spec.model.value} seed {spec.seed}",
+            name=_job_name(payload.name or "group", spec),
             tags=payload.tags,
             priority=payload.priority,
             group_id=group.id,
@@ -62,6 +61,12 @@ def create_group(
     ]
     add_and_enqueue(session, celery, settings, jobs, message=f"submitted in group {group.id}")
     return group_out(group, jobs)
+
+
+def _job_name(label: str, spec: TrainSpec) -> str:
+    """ "<group name> <model> seed <seed>", the group name cut so that it fits a name's 200 characters."""
+    suffix = f" {spec.model.value} seed {spec.seed}"
+    return label[: 200 - len(suffix)] + suffix
 
 
 def _jobs_of(session: SessionDep, group_id: str) -> list[Job]:

@@ -40,7 +40,7 @@ IdempotencyKey = Annotated[
     response_model=schemas.Job,
     responses={
         200: {"model": schemas.Job, "description": "Replay of a request with the same Idempotency-Key"},
-        **error_responses(409, 413, 429, 503, d409="Idempotency-Key already used for a different request"),
+        **error_responses(400, 409, 413, 429, 503, d409="Idempotency-Key used for another request"),
     },
 )
 def create_job(
