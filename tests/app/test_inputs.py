@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -133,3 +134,38 @@ def test_max_body_bytes_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RLSERVE_MAX_BODY_BYTES", "-1")
     with pytest.raises(ValueError, match="RLSERVE_MAX_BODY_BYTES"):
         Settings.from_env()
+
+
+def test_openapi_declares_the_errors_and_the_rules_across_fields(tmp_path: Path) -> None:
+    from app.main import create_app
+
+    document = create_app(Settings(data_dir=tmp_path), reaper=False).openapi()
+    paths = document["paths"]
+    for path, item in paths.items():
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            if operation.get("security"):
+                assert {"401", "422"} <= codes, (method, path)
+                assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ValidationErrorOut"
+                }
+            if "{job_id}" in path or "{group_id}" in path:
+                assert "404" in codes, (method, path)
+    for path in ("/api/jobs", "/api/groups"):
+        assert {"201", "400", "413", "422", "429"} <= set(paths[path]["post"]["responses"]), path
+    for method, path in [
+        ("post", "/api/jobs"),
+        ("post", "/api/jobs/{job_id}/cancel"),
+        ("delete", "/api/jobs/{job_id}"),
+        ("get", "/api/jobs/{job_id}/policy"),
+    ]:
+        assert "409" in paths[path][method]["responses"], (method, path)
+    schemas = document["components"]["schemas"]
+    group = schemas["GroupCreate"]["properties"]
+    assert group["seeds"]["uniqueItems"] is True
+    assert group["models"]["uniqueItems"] is True  # beside anyOf [array, null]: it binds arrays only
+    spec = schemas["TrainSpec"]["properties"]
+    assert "bptt_length <= rollout_length" in spec["bptt_length"]["description"]
+    assert "CartPole-v1" in spec["env_id"]["enum"]
+    offset = next(p for p in paths["/api/jobs"]["get"]["parameters"] if p["name"] == "offset")
+    assert offset["schema"]["maximum"] < 2**63
