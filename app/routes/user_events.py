@@ -135,9 +135,7 @@ async def user_events(
     user: UserDep,
     session: SessionDep,
     settings: SettingsDep,
-    group: Annotated[
-        str | None, Query(max_length=32, pattern="^[0-9A-Za-z]*$", description="Only this group's jobs.")
-    ] = None,
+    group: Annotated[str | None, Query(max_length=32, description="Only this group's jobs.")] = None,
     last_event_id: Annotated[
         str | None,
         Header(
