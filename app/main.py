@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
+import reprlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logredact
+from app.body_limit import BodySizeLimit
 from app.db import upgrade
 from app.prometheus import registry_for, start_metrics_server
 from app.routes import events, groups, jobs, meta, metrics, user_events
@@ -48,6 +51,40 @@ class ServerErrorCounter:
         await self.app(scope, receive, watch)
 
 
+MAX_ECHO = 200  # characters of a bad input that a 422 quotes back
+_SHORT = reprlib.Repr()  # bounded: a few items of each container, long strings and ints cut
+_SHORT.maxdict = _SHORT.maxlist = 4
+_SHORT.maxstring, _SHORT.maxlong = MAX_ECHO, 40
+
+
+def _echo(value: Any) -> Any:
+    """What a 422 quotes of a bad input: short, and valid JSON (no NaN or Infinity).
+
+    Short strings and finite numbers as they are; anything else as a clipped repr, so a
+    100k-element list costs a few hundred bytes rather than the whole list again.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, int) and abs(value) < 2**63:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ECHO:
+        return value
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 3] + "..."
+
+
+def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in error.items() if k not in ("input", "ctx", "url")}
+    if "input" in error:
+        out["input"] = _echo(error["input"])
+    if error.get("ctx"):  # bounds, patterns, or the error a validator raised (not JSON: its text)
+        ctx = error["ctx"].items()
+        out["ctx"] = {k: _echo(v) if isinstance(v, (int, float, str)) else str(v) for k, v in ctx}
+    return jsonable_encoder(out)
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors:
@@ -58,12 +95,14 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 
 async def _on_validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
     # FastAPI's `detail` list (field locations) plus one readable line for CLIs and logs.
-    details = jsonable_encoder(error.errors())
+    details = [_clean_error(e) for e in error.errors()]
     return JSONResponse(status_code=422, content={"detail": details, "message": _validation_message(details)})
 
 
 async def _on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    # Answered outside ServerErrorCounter (by Starlette's outermost middleware): count it here.
+    request.app.state.server_errors.append(f"{request.method} {request.url.path} -> 500 ({error!r:.200})")
     return JSONResponse(status_code=500, content={"detail": "internal server error; see the server log"})
 
 
@@ -114,7 +153,8 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
     app.state.settings = settings
     app.state.celery = create_celery(settings)
     app.state.server_errors = []
-    app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)  # outermost: sees every reply
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected_error)
     for module in (jobs, metrics, events, user_events, groups, meta):

@@ -23,7 +23,13 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-Tag = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:/@+-]+$")]
+TAG_CHARS = r"[\w.:/@+-]"
+Tag = Annotated[str, Field(min_length=1, max_length=100, pattern=rf"^{TAG_CHARS}+$")]
+# No control characters: PostgreSQL cannot store NUL, and a name is shown as one line.
+Name = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+# Largest offset, step or id a request may name: SQLite and PostgreSQL integers are signed
+# 64-bit, and an OFFSET plus its LIMIT must stay below 2**63 too.
+DB_INT_MAX = 2**62
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -35,7 +41,7 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec: TrainSpec
-    name: str | None = Field(None, max_length=200)
+    name: Name | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     priority: int = Field(0, ge=0, le=9, description="0 (default) to 9 (first); honoured by Redis.")
 
@@ -45,14 +51,22 @@ class GroupCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    spec: TrainSpec
+    spec: TrainSpec = Field(description="Every (model, seed) variant of it must be a valid TrainSpec.")
     seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
-        default_factory=lambda: [0, 1, 2], min_length=1, max_length=20
+        default_factory=lambda: [0, 1, 2],
+        min_length=1,
+        max_length=20,
+        json_schema_extra={"uniqueItems": True},
+        description="Distinct seeds; one job per (model, seed).",
     )
     models: list[ModelKind] | None = Field(
-        None, min_length=1, max_length=len(ModelKind), description="Default: the spec's model only."
+        None,
+        min_length=1,
+        max_length=len(ModelKind),
+        json_schema_extra={"uniqueItems": True},
+        description="Distinct model variants. Default: the spec's model only.",
     )
-    name: str | None = Field(None, max_length=200)
+    name: Name | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     priority: int = Field(0, ge=0, le=9)
 
@@ -62,6 +76,56 @@ class GroupCreate(BaseModel):
         if values is not None and len(set(values)) != len(values):
             raise ValueError("must not repeat a value")
         return values
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """Every error but 422: one line saying what went wrong."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One invalid input. `input` is the value, or a short repr of a long or non-JSON one."""
+
+    loc: list[str | int] = Field(description='Where: e.g. ["body", "spec", "total_steps"].')
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    """422: every invalid input, and `message`, one readable line naming the fields."""
+
+    detail: list[FieldError]
+    message: str
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body could not be read as JSON text (e.g. it is not UTF-8)",
+    401: "Missing or invalid token",
+    403: "The token may not do this (a metrics token reads only /metrics)",
+    404: "Not found, or not the caller's",
+    409: "Conflicts with the current state",
+    413: "Request body over the limit (RLSERVE_MAX_BODY_BYTES, default 1 MiB)",
+    422: "Invalid input; `message` names the fields",
+    429: "Over the caller's quota; retry later",
+    503: "A service it needs (database, task queue) cannot be reached",
+}
+
+
+def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses; `d409="..."` overrides a default description."""
+    return {
+        code: {
+            "model": ValidationErrorOut if code == 422 else ErrorOut,
+            "description": descriptions.get(f"d{code}", _ERROR_DESCRIPTIONS[code]),
+        }
+        for code in codes
+    }
 
 
 # -- responses --------------------------------------------------------------------------------

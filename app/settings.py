@@ -45,6 +45,8 @@ class Settings:
       since an out-of-memory kill would look like a lost worker and be re-queued. rlcore reads
       the variable itself whenever it validates a spec, so the API, the worker and
       `rlserve train` all apply the value in their own environment; set it for all of them.
+    - `max_body_bytes`: `RLSERVE_MAX_BODY_BYTES`; a request body over this many bytes gets 413
+      before it is parsed. Default 1 MiB: a spec is a few hundred bytes.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -55,6 +57,7 @@ class Settings:
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 30.0
     max_attempts: int = 3
+    max_body_bytes: int = 1024 * 1024
     # Redis redelivers an unacked task after this many seconds (celery#5935); keep it far
     # above the longest job: lost workers are found by heartbeats and the reaper instead.
     visibility_timeout: int = 7 * 24 * 3600
@@ -75,6 +78,8 @@ class Settings:
             # The separate port has no authentication of its own.
             raise ValueError("RLSERVE_METRICS_PORT needs RLSERVE_METRICS=open")
         memory_limit()  # a bad RLSERVE_MAX_JOB_MEMORY stops the service at start, not each request
+        if self.max_body_bytes < 1:
+            raise ValueError(f"RLSERVE_MAX_BODY_BYTES must be a positive integer, not {self.max_body_bytes}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -92,6 +97,7 @@ class Settings:
             "metrics": env.get("RLSERVE_METRICS", "off"),
             "metrics_port": int(env["RLSERVE_METRICS_PORT"]) if env.get("RLSERVE_METRICS_PORT") else None,
             "metrics_addr": env.get("RLSERVE_METRICS_ADDR", "127.0.0.1"),
+            "max_body_bytes": int(env.get("RLSERVE_MAX_BODY_BYTES", str(1024 * 1024))),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -115,16 +115,26 @@ class TrainSpec(BaseModel):
 
     Fields left unset that depend on the algorithm are filled from ALGORITHM_DEFAULTS;
     fields the algorithm does not use (NOT_APPLYING) are None and may not be set.
+    Rules across fields (in their descriptions too): bptt_length <= rollout_length,
+    num_envs * rollout_length <= 1,000,000, minibatches <= num_envs * chunks per env, and
+    the estimated memory within RLSERVE_MAX_JOB_MEMORY.
     """
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    # NaN and Infinity (which JSON and YAML can spell) are refused with a clear message.
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, allow_inf_nan=False)
 
     algo: Algorithm = Field(Algorithm.ppo, description="Training algorithm.")
     model: ModelKind = Field(ModelKind.gru, description="Policy network variant.")
-    env_id: str = Field("CartPole-v1", description="Environment id from the allow-list.")
+    env_id: str = Field(
+        "CartPole-v1",
+        description="Environment id from the allow-list.",
+        json_schema_extra={"enum": sorted(ENVS)},
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1)
     total_steps: int = Field(100_000, ge=1, le=100_000_000, description="Env steps to train.")
-    num_envs: int = Field(None, ge=1, le=512, description="Parallel environments.")  # type: ignore[assignment]
+    num_envs: int = Field(  # type: ignore[assignment]
+        None, ge=1, le=512, description="Parallel environments; num_envs * rollout_length <= 1,000,000."
+    )
     device: Device = Field("auto", description="auto picks CUDA when present.")
     torch_threads: int = Field(
         1, ge=1, le=64, description="CPU threads for torch; one is fastest for small networks."
@@ -141,13 +151,19 @@ class TrainSpec(BaseModel):
     target_kl: float | None = Field(
         None, gt=0.0, le=10.0, description="PPO: end the epochs once an epoch's mean approx KL exceeds it."
     )
-    minibatches: int = Field(None, ge=1, le=1024)  # type: ignore[assignment]
-    rollout_length: int = Field(
+    minibatches: int = Field(  # type: ignore[assignment]
+        None,
+        ge=1,
+        le=1024,
+        description="At most num_envs * ceil(rollout_length / bptt_length) (the sequence chunks).",
+    )
+    rollout_length: int = Field(  # type: ignore[assignment]
         None,
         ge=1,
         le=8192,
-        description="Steps per env per update (reinforce: at least num_envs x this, in whole episodes).",
-    )  # type: ignore[assignment]
+        description="Steps per env per update (reinforce: at least num_envs x this, in whole episodes); "
+        "num_envs * rollout_length <= 1,000,000.",
+    )
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
     normalize_advantages: bool = Field(None)  # type: ignore[assignment]
 
@@ -159,7 +175,10 @@ class TrainSpec(BaseModel):
     num_layers: int = Field(1, ge=1, le=8, description="Recurrent layers (gru, lstm).")
     window_length: int = Field(8, ge=1, le=256, description="Observations seen by `window`.")
     bptt_length: int | None = Field(
-        None, ge=1, le=8192, description="Truncated BPTT chunk length; default: whole rollout."
+        None,
+        ge=1,
+        le=8192,
+        description="Truncated BPTT chunk length, bptt_length <= rollout_length; default: whole rollout.",
     )
 
     eval_interval: int = Field(0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off.")

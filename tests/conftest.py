@@ -246,11 +246,9 @@ def _drop_redis_queues(prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(backend: str, data_dir: Path) -> Iterator[Stack]:
-    """Start a stack for `backend`; stop it and remove its database and queues afterwards."""
-    from app.auth import create_token
-    from app.db import session_scope, upgrade
-    from app.main import create_app
+def backend_settings(backend: str, data_dir: Path) -> Iterator[Settings]:
+    """Settings for `backend` on a migrated database; its database and queues go afterwards."""
+    from app.db import upgrade
 
     cleanups: list[Callable[[], None]] = []
     prefix = f"t{uuid.uuid4().hex[:8]}-"
@@ -267,26 +265,44 @@ def running_stack(backend: str, data_dir: Path) -> Iterator[Stack]:
         cleanups.append(drop)
         cleanups.append(lambda: _drop_redis_queues(prefix))
         settings = Settings(database_url=database_url, broker_url=REDIS_URL, **common)  # type: ignore[arg-type]
-    upgrade(settings.database_url)
-    with session_scope(settings.database_url) as session:
-        token = create_token(session, "alice", "tests")
-        other = create_token(session, "bob", "tests")
-    app = create_app(settings)
-    server = ThreadedServer(app)
-    worker = WorkerProcess(settings, data_dir / "worker.log")
-    stack = Stack(backend, settings, server.url, token, other, app, worker)
     try:
-        server.start()
-        worker.start()
-        yield stack
+        upgrade(settings.database_url)
+        yield settings
     finally:
-        for client in stack.clients:
-            client.close()
-        worker.stop()
-        server.stop()
         for cleanup in reversed(cleanups):
             with contextlib.suppress(Exception):
                 cleanup()
+
+
+def user_tokens(settings: Settings) -> tuple[str, str]:
+    """Tokens of two users, alice and bob."""
+    from app.auth import create_token
+    from app.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        return create_token(session, "alice", "tests"), create_token(session, "bob", "tests")
+
+
+@contextlib.contextmanager
+def running_stack(backend: str, data_dir: Path) -> Iterator[Stack]:
+    """Start a stack for `backend`; stop it and remove its database and queues afterwards."""
+    from app.main import create_app
+
+    with backend_settings(backend, data_dir) as settings:
+        token, other = user_tokens(settings)
+        app = create_app(settings)
+        server = ThreadedServer(app)
+        worker = WorkerProcess(settings, data_dir / "worker.log")
+        stack = Stack(backend, settings, server.url, token, other, app, worker)
+        try:
+            server.start()
+            worker.start()
+            yield stack
+        finally:
+            for client in stack.clients:
+                client.close()
+            worker.stop()
+            server.stop()
 
 
 @pytest.fixture(scope="session", params=["embedded", "postgres"])

@@ -23,10 +23,11 @@ from app.auth import UserDep
 from app.db import session_scope
 from app.deps import SessionDep, SettingsDep
 from app.models import FINISHED, Job, JobEvent, MetricPoint
+from app.schemas import error_responses
 from app.services import get_owned_job, job_out
 from app.settings import Settings
 
-router = APIRouter(prefix="/api/jobs", tags=["events"])
+router = APIRouter(prefix="/api/jobs", tags=["events"], responses=error_responses(401, 403, 404, 422))
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0
 MAX_POINTS_PER_EVENT = 500
@@ -42,14 +43,16 @@ class Cursor:
     def __str__(self) -> str:
         return f"{self.step}-{self.status_id}"
 
+    # What __str__ makes; at most 18 digits each, so the database's 64-bit integers hold them.
+    PATTERN = r"^((-1|[0-9]{1,18})-[0-9]{1,18})?$"
+
     @classmethod
     def parse(cls, value: str | None) -> Cursor:
-        """Parse a Last-Event-ID; a malformed one restarts from the beginning."""
-        try:
-            step, status_id = (value or "").rsplit("-", 1)
-            return cls(max(int(step), -1), max(int(status_id), 0))
-        except ValueError:
+        """A Last-Event-ID that matched PATTERN; none (or empty) starts from the beginning."""
+        if not value:
             return cls()
+        step, status_id = value.rsplit("-", 1)
+        return cls(int(step), int(status_id))
 
 
 @dataclass
@@ -128,12 +131,20 @@ async def job_events(
     user: UserDep,
     session: SessionDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=Cursor.PATTERN,
+            description="An event id this stream sent; anything else is 422.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Status changes and new metric points as they are written; see schemas.py for the shapes.
 
     Event ids are cursors ("<last step>-<last status event id>"): reconnecting with
-    Last-Event-ID sends exactly what came after. `event: end` closes a finished job's stream.
+    Last-Event-ID sends exactly what came after; a Last-Event-ID this stream did not make
+    is refused with 422. `event: end` closes a finished job's stream.
     """
     job = await run_in_threadpool(get_owned_job, session, user, job_id)
     job_key = job.id

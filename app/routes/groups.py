@@ -13,13 +13,19 @@ from app import schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.models import Group, Job
+from app.schemas import DB_INT_MAX, error_responses
 from app.services import add_and_enqueue, group_out, new_job
 from rlcore.spec import TrainSpec
 
-router = APIRouter(prefix="/api/groups", tags=["groups"])
+router = APIRouter(prefix="/api/groups", tags=["groups"], responses=error_responses(401, 403, 422))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.Group)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Group,
+    responses=error_responses(400, 413, 429, 503),
+)
 def create_group(
     payload: schemas.GroupCreate, user: UserDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep
 ) -> schemas.Group:
@@ -41,13 +47,12 @@ def create_group(
     group = Group(user_id=user.id, name=payload.name, spec=base, seeds=list(payload.seeds), models=models)
     session.add(group)
     session.flush()
-    label = payload.name or "group"
     jobs = [
         new_job(
             user,
             spec,
             settings,
-            name=f"{label} {spec.model.value} seed {spec.seed}",
+            name=_job_name(payload.name or "group", spec),
             tags=payload.tags,
             priority=payload.priority,
             group_id=group.id,
@@ -56,6 +61,12 @@ def create_group(
     ]
     add_and_enqueue(session, celery, settings, jobs, message=f"submitted in group {group.id}")
     return group_out(group, jobs)
+
+
+def _job_name(label: str, spec: TrainSpec) -> str:
+    """ "<group name> <model> seed <seed>", the group name cut so that it fits a name's 200 characters."""
+    suffix = f" {spec.model.value} seed {spec.seed}"
+    return label[: 200 - len(suffix)] + suffix
 
 
 def _jobs_of(session: SessionDep, group_id: str) -> list[Job]:
@@ -67,7 +78,7 @@ def list_groups(
     user: UserDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> schemas.GroupList:
     """The user's groups with their jobs, newest first."""
     query = select(Group).where(Group.user_id == user.id)
@@ -80,7 +91,7 @@ def list_groups(
     )
 
 
-@router.get("/{group_id}", response_model=schemas.Group)
+@router.get("/{group_id}", response_model=schemas.Group, responses=error_responses(404))
 def get_group(group_id: str, user: UserDep, session: SessionDep) -> schemas.Group:
     group = session.get(Group, group_id) if group_id.isalnum() and len(group_id) <= 32 else None
     if group is None or group.user_id != user.id:

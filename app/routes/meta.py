@@ -11,13 +11,15 @@ from app.auth import UserDep, metrics_access
 from app.db import ping
 from app.deps import CeleryDep, SettingsDep
 from app.prometheus import CONTENT_TYPE, registry_for, render
+from app.schemas import error_responses
 from rlcore.envs import ENVS
 from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, Device, ModelKind, TrainSpec, applying_fields
 
 router = APIRouter(tags=["meta"])
+AUTH_ERRORS = error_responses(401, 403, 422)
 
 
-@router.get("/api/envs", response_model=list[schemas.EnvOut])
+@router.get("/api/envs", responses=AUTH_ERRORS, response_model=list[schemas.EnvOut])
 def list_envs(user: UserDep) -> list[schemas.EnvOut]:
     """The environments a spec may name."""
     return [
@@ -32,7 +34,7 @@ def list_envs(user: UserDep) -> list[schemas.EnvOut]:
     ]
 
 
-@router.get("/api/models", response_model=schemas.ModelsOut)
+@router.get("/api/models", responses=AUTH_ERRORS, response_model=schemas.ModelsOut)
 def list_models(user: UserDep) -> schemas.ModelsOut:
     """Algorithms, model variants, devices, the fields each algorithm uses and their defaults."""
     fields = {a.value: applying_fields(a) for a in Algorithm}
@@ -56,7 +58,7 @@ def list_models(user: UserDep) -> schemas.ModelsOut:
     )
 
 
-@router.get("/api/me", response_model=schemas.Me)
+@router.get("/api/me", responses=AUTH_ERRORS, response_model=schemas.Me)
 def me(user: UserDep) -> schemas.Me:
     return schemas.Me(user=user.name, token_name=user.token_name)
 
@@ -67,7 +69,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"])
+@router.get("/readyz", tags=["health"], responses={503: {"description": "Database or broker unreachable"}})
 def readyz(settings: SettingsDep, celery: CeleryDep, response: Response) -> dict[str, str]:
     """Database and broker reachable: 200, else 503 naming what is not."""
     checks: dict[str, str] = {}
@@ -98,7 +100,7 @@ def readyz(settings: SettingsDep, celery: CeleryDep, response: Response) -> dict
     tags=["health"],
     response_class=Response,
     dependencies=[Depends(metrics_access)],
-    responses={404: {"description": "RLSERVE_METRICS is off (the default)"}},
+    responses=error_responses(401, 403, 404, d404="RLSERVE_METRICS is off (the default)"),
 )
 def prometheus(settings: SettingsDep) -> Response:
     """Prometheus text: jobs by status, queue depth, metric points, live tokens (see RLSERVE_METRICS)."""

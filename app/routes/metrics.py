@@ -18,9 +18,10 @@ from app.deps import SessionDep, SettingsDep
 from app.downsample import minmax_indices
 from app.metrics_series import CACHE, SeriesTable, decode_rows, dumps, fetch_rows, finished_table, series_json
 from app.models import FINISHED, JobStatus
+from app.schemas import DB_INT_MAX, error_responses
 from app.services import get_owned_job
 
-router = APIRouter(prefix="/api/jobs", tags=["metrics"])
+router = APIRouter(prefix="/api/jobs", tags=["metrics"], responses=error_responses(401, 403, 404, 422))
 DEFAULT_MAX_POINTS = 1000
 
 
@@ -51,7 +52,9 @@ def get_metrics(
     keys: Annotated[
         str | None, Query(description="Comma-separated metric keys; default all.", max_length=4000)
     ] = None,
-    since_step: Annotated[int | None, Query(ge=-1, description="Only points after this step.")] = None,
+    since_step: Annotated[
+        int | None, Query(ge=-1, le=DB_INT_MAX, description="Only points after this step.")
+    ] = None,
     max_points: Annotated[
         int | None,
         Query(
@@ -135,7 +138,7 @@ def _csv(job_id: str, table: SeriesTable, keys: list[str], max_points: int) -> R
     response_class=Response,
     responses={
         200: {"content": {"application/zip": {}}, "description": "policy file + policy.json"},
-        409: {"description": "No policy yet (and, for a job that runs, no checkpoint yet)"},
+        **error_responses(409, d409="No policy yet (and, for a job that runs, no checkpoint yet)"),
     },
 )
 def get_policy(

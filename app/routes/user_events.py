@@ -12,8 +12,9 @@ What the jobs table and the compare page need to stay current without polling th
 Like the per-job stream, it polls the database (the source of truth) every
 `POLL_SECONDS` rather than a pub/sub channel. On connect it sends the current state of
 every queued or running job; event ids are the id of the last status event seen, so a
-reconnect with Last-Event-ID also gets, once, every job whose status changed meanwhile.
-`?group=` restricts the stream to one group's jobs.
+reconnect with Last-Event-ID also gets, once, every job whose status changed meanwhile
+(a Last-Event-ID that is not such an id is refused with 422). `?group=` restricts the
+stream to one group's jobs.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from app.auth import UserDep
 from app.db import session_scope
 from app.deps import SessionDep, SettingsDep
 from app.models import Group, Job, JobEvent, JobStatus, MetricPoint
+from app.schemas import error_responses
 from app.services import job_out
 from app.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["events"])
+router = APIRouter(prefix="/api", tags=["events"], responses=error_responses(401, 403, 404, 422))
 POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
 ACTIVE = (JobStatus.queued, JobStatus.running)
@@ -134,7 +136,14 @@ async def user_events(
     session: SessionDep,
     settings: SettingsDep,
     group: Annotated[str | None, Query(max_length=32, description="Only this group's jobs.")] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern="^[0-9]{0,18}$",  # an event id this stream sent: 64-bit integers hold it
+            description="An event id this stream sent; without one, only the current state is sent.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Status, progress and new-point notices for all the user's jobs (or one group's)."""
     if group is not None:
@@ -143,9 +152,9 @@ async def user_events(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group} not found")
     session.close()  # the stream holds no session between polls
     watch = Watch(user.id, group)
-    try:
-        watch.status_id = max(int(last_event_id or ""), 0)
-    except ValueError:
+    if last_event_id:
+        watch.status_id = int(last_event_id)
+    else:
         watch.status_id = await run_in_threadpool(_latest_status_id, settings, watch)
 
     async def stream() -> AsyncIterator[str]:
