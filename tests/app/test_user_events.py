@@ -77,7 +77,7 @@ def test_stream_pushes_status_progress_and_points_of_my_jobs_only(stack: Stack) 
     points = [e["data"]["last_step"] for e in events if e["event"] == "points"]
     assert len(points) >= 2 and points == sorted(points) and 0 < points[0] < STEPS, points
     final = [e for e in events if e["event"] == "job"][-1]["data"]
-    assert final["step"] == STEPS and final["has_policy"]
+    assert final["step"] >= STEPS and final["has_policy"]  # REINFORCE ends with whole episodes
     assert all(e["id"].isdigit() for e in events)
 
 
