@@ -86,6 +86,7 @@ class WorkerProcess:
             "RLSERVE_QUEUE_PREFIX": self.settings.queue_prefix,
             "RLSERVE_HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
             "RLSERVE_HEARTBEAT_TIMEOUT": str(self.settings.heartbeat_timeout),
+            "RLSERVE_MAX_ATTEMPTS": str(self.settings.max_attempts),
             "PYTHONPATH": str(ROOT),
         }
 
@@ -185,6 +186,12 @@ class Stack:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def metric_series(self, job_id: str) -> dict[str, dict[str, list[Any]]]:
+        """Every stored point of the job, per key: {"steps": [...], "values": [...]}."""
+        response = self.client().get(f"/api/jobs/{job_id}/metrics", params={"max_points": 0})
+        assert response.status_code == 200, response.text
+        return response.json()["series"]
+
     def wait_for(
         self,
         job_id: str,
@@ -246,8 +253,9 @@ def _drop_redis_queues(prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def backend_settings(backend: str, data_dir: Path) -> Iterator[Settings]:
-    """Settings for `backend` on a migrated database; its database and queues go afterwards."""
+def backend_settings(backend: str, data_dir: Path, **overrides: Any) -> Iterator[Settings]:
+    """Settings for `backend` (and `overrides`) on a migrated database; its database and
+    queues go afterwards."""
     from app.db import upgrade
 
     cleanups: list[Callable[[], None]] = []
@@ -257,6 +265,7 @@ def backend_settings(backend: str, data_dir: Path) -> Iterator[Settings]:
         "queue_prefix": prefix,
         "heartbeat_interval": HEARTBEAT_INTERVAL,
         "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+        **overrides,
     }
     if backend == "embedded":
         settings = Settings(**common)  # type: ignore[arg-type]
@@ -284,11 +293,12 @@ def user_tokens(settings: Settings) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def running_stack(backend: str, data_dir: Path) -> Iterator[Stack]:
-    """Start a stack for `backend`; stop it and remove its database and queues afterwards."""
+def running_stack(backend: str, data_dir: Path, **overrides: Any) -> Iterator[Stack]:
+    """Start a stack for `backend` (Settings `overrides` apply to the API and the worker);
+    stop it and remove its database and queues afterwards."""
     from app.main import create_app
 
-    with backend_settings(backend, data_dir) as settings:
+    with backend_settings(backend, data_dir, **overrides) as settings:
         token, other = user_tokens(settings)
         app = create_app(settings)
         server = ThreadedServer(app)

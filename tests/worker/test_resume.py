@@ -48,8 +48,7 @@ def test_sigkill_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
     assert any("re-queued" in m for m in messages), messages
     assert any("resumed from checkpoint" in m for m in messages), messages
 
-    stored = stack.client().get(f"/api/jobs/{job['id']}/metrics", params={"max_points": 0}).json()
-    steps = stored["series"]["perf/sps"]["steps"]
+    steps = stack.metric_series(job["id"])["perf/sps"]["steps"]
     batch = spec["num_envs"] * spec["rollout_length"]
     assert steps == list(range(batch, spec["total_steps"] + 1, batch))  # every step once, none lost
     assert done["points_written"] == len(steps)
@@ -86,8 +85,7 @@ def test_worker_shutdown_requeues_the_job_with_a_checkpoint(stack: Stack) -> Non
     done = stack.wait_finished(job["id"], timeout=120)
     assert done["status"] == "succeeded", done
     assert done["attempts"] == 1 and done["resumed_from_step"] == checkpoint
-    stored = stack.client().get(f"/api/jobs/{job['id']}/metrics", params={"max_points": 0}).json()
-    steps = stored["series"]["perf/sps"]["steps"]
+    steps = stack.metric_series(job["id"])["perf/sps"]["steps"]
     batch = spec["num_envs"] * spec["rollout_length"]
     assert steps == list(range(batch, spec["total_steps"] + 1, batch))  # every step once
     assert not stack.server_errors
