@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from app.db import get_sessionmaker
+from app.hub import Hub, Subscription, TooManyStreams
 from app.settings import Settings
 
 
@@ -29,6 +30,19 @@ def get_session(settings: Annotated[Settings, Depends(get_settings)]) -> Iterato
         session.close()
 
 
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def subscribe(hub: Hub, user_id: int, job_id: str | None = None) -> Subscription:
+    """A stream's subscription to the hub; 429 when the user has the most streams open."""
+    try:
+        return hub.subscribe(user_id, job_id)
+    except TooManyStreams as error:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(error)) from None
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 CeleryDep = Annotated[Any, Depends(get_celery)]
+HubDep = Annotated[Hub, Depends(get_hub)]

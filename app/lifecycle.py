@@ -32,8 +32,10 @@ def queue_for_device(settings: Settings, device: str) -> str:
     return settings.auto_queue
 
 
-def enqueue(celery: Any, settings: Settings, job_id: str, queue: str, priority: int = 0) -> None:
-    """Send the job's task to its queue. Only the job id travels: the worker reads the rest."""
-    celery.send_task(
-        TASK_NAME, args=[job_id], queue=settings.queue_name(queue), priority=priority, ignore_result=True
-    )
+def enqueue(celery: Any, settings: Settings, job_id: str, queue: str) -> None:
+    """Send the job's task to its queue. Only the job id travels: the worker reads the rest.
+
+    Every task goes at the same broker priority, so the shared queue is first come, first
+    served between users; a job's `priority` only orders its owner's jobs (worker/lifecycle.py).
+    """
+    celery.send_task(TASK_NAME, args=[job_id], queue=settings.queue_name(queue), ignore_result=True)

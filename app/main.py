@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import logredact
 from app.body_limit import BodySizeLimit
 from app.db import upgrade
+from app.hub import Hub, close_on_signals
 from app.prometheus import registry_for, start_metrics_server
 from app.routes import events, groups, jobs, meta, metrics, user_events
 from app.settings import Settings
@@ -131,11 +132,15 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
         metrics_server = None
         if settings.metrics_port is not None:
             metrics_server = start_metrics_server(settings, registry_for(settings))
+        await app.state.hub.start()
+        restore_signals = close_on_signals(app.state.hub)  # open streams end on SIGTERM
         task = None
         if reaper:
             interval = max(0.5, settings.heartbeat_timeout / 4)
             task = asyncio.create_task(_reaper_loop(settings, app.state.celery, interval))
         yield
+        restore_signals()
+        await app.state.hub.stop()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -152,6 +157,7 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
     )
     app.state.settings = settings
     app.state.celery = create_celery(settings)
+    app.state.hub = Hub(settings.database_url, settings.max_streams_per_user)
     app.state.server_errors = []
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)  # outermost: sees every reply

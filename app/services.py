@@ -13,6 +13,7 @@ from app import schemas
 from app.auth import CurrentUser
 from app.lifecycle import enqueue, queue_for_device, record_status
 from app.models import Group, Job, JobStatus, JobTag
+from app.quotas import reserve_active_jobs
 from app.settings import Settings
 from rlcore.spec import TrainSpec
 
@@ -59,9 +60,11 @@ def add_and_enqueue(
 ) -> None:
     """Store the jobs with their `queued` event, commit, then send their tasks.
 
-    The commit comes first so a worker never receives a task for a row it cannot see;
-    a job whose task cannot be sent is failed with the reason, not left queued forever.
+    429 (and nothing stored) when the user's queued and running jobs would exceed their
+    quota. The commit comes first so a worker never receives a task for a row it cannot
+    see; a job whose task cannot be sent is failed with the reason, not left queued forever.
     """
+    reserve_active_jobs(session, settings, jobs[0].user_id, len(jobs))
     for job in jobs:
         session.add(job)
         session.flush()
@@ -69,7 +72,7 @@ def add_and_enqueue(
     session.commit()
     for job in jobs:
         try:
-            enqueue(celery, settings, job.id, job.queue, job.priority)
+            enqueue(celery, settings, job.id, job.queue)
         except Exception as error:
             job.error = f"could not reach the task queue: {type(error).__name__}: {error}"
             record_status(session, job, JobStatus.failed, job.error)

@@ -47,6 +47,15 @@ class Settings:
       `rlserve train` all apply the value in their own environment; set it for all of them.
     - `max_body_bytes`: `RLSERVE_MAX_BODY_BYTES`; a request body over this many bytes gets 413
       before it is parsed. Default 1 MiB: a spec is a few hundred bytes.
+
+    Fair use of a shared service (per user; exceeding one answers 429 or 422):
+
+    - `max_active_jobs`: `RLSERVE_MAX_ACTIVE_JOBS`, queued + running jobs (20).
+    - `max_group_size`: `RLSERVE_MAX_GROUP_SIZE`, jobs one `POST /api/groups` makes (20).
+    - `max_total_steps`: `RLSERVE_MAX_TOTAL_STEPS`, a job's `total_steps` (20,000,000).
+    - `max_points_per_job`: `RLSERVE_MAX_POINTS_PER_JOB`, metric points stored per job
+      (100,000); a longer job's points are written at a cadence that keeps it under.
+    - `max_streams_per_user`: `RLSERVE_MAX_STREAMS_PER_USER`, open SSE streams per API process (10).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -64,6 +73,11 @@ class Settings:
     metrics: str = "off"
     metrics_port: int | None = None
     metrics_addr: str = "127.0.0.1"
+    max_active_jobs: int = 20
+    max_group_size: int = 20
+    max_total_steps: int = 20_000_000
+    max_points_per_job: int = 100_000
+    max_streams_per_user: int = 10
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -80,6 +94,8 @@ class Settings:
         memory_limit()  # a bad RLSERVE_MAX_JOB_MEMORY stops the service at start, not each request
         if self.max_body_bytes < 1:
             raise ValueError(f"RLSERVE_MAX_BODY_BYTES must be a positive integer, not {self.max_body_bytes}")
+        if self.max_points_per_job < 10:
+            raise ValueError("RLSERVE_MAX_POINTS_PER_JOB must be at least 10")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -98,6 +114,11 @@ class Settings:
             "metrics_port": int(env["RLSERVE_METRICS_PORT"]) if env.get("RLSERVE_METRICS_PORT") else None,
             "metrics_addr": env.get("RLSERVE_METRICS_ADDR", "127.0.0.1"),
             "max_body_bytes": int(env.get("RLSERVE_MAX_BODY_BYTES", str(1024 * 1024))),
+            "max_active_jobs": int(env.get("RLSERVE_MAX_ACTIVE_JOBS", "20")),
+            "max_group_size": int(env.get("RLSERVE_MAX_GROUP_SIZE", "20")),
+            "max_total_steps": int(env.get("RLSERVE_MAX_TOTAL_STEPS", "20000000")),
+            "max_points_per_job": int(env.get("RLSERVE_MAX_POINTS_PER_JOB", "100000")),
+            "max_streams_per_user": int(env.get("RLSERVE_MAX_STREAMS_PER_USER", "10")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -27,18 +27,45 @@ class Claim:
     job_id: str
     attempt: int
     spec: dict[str, Any]
+    user_id: int = 0
 
 
 def claim_job(session: Session, settings: Settings, job_id: str, host: str) -> Claim | None:
-    """Mark the job running for this worker, or return None when it must not run here.
+    """Mark a job running for this worker, or return None when nothing must run here.
 
-    Skips jobs that are gone, finished, cancelled, or running with a live heartbeat
-    (a duplicate delivery). Fails a job that already used up its attempts, so a job
-    that kills its worker cannot loop forever through reject_on_worker_lost.
+    A task for a queued job is a ticket to run one of its owner's queued jobs on that
+    queue: the first by the owner's `priority`, then age. The broker queue stays first
+    come, first served between users, so a priority never jumps other users' jobs, and
+    each queued job still has one ticket. A task for a running job is a redelivery: the
+    job is taken over only if its worker stopped beating (see `_claim_one`).
     """
     job = session.get(Job, job_id)
     if job is None or job.status not in (JobStatus.queued, JobStatus.running):
         return None
+    if job.status == JobStatus.running:
+        return _claim_one(session, settings, job, host)
+    candidates = session.scalars(
+        select(Job)
+        .where(Job.user_id == job.user_id, Job.queue == job.queue, Job.status == JobStatus.queued)
+        .order_by(Job.priority.desc(), Job.created_at, Job.id)
+    ).all()
+    for candidate in candidates:  # one taken by another worker meanwhile: the next one
+        claim = _claim_one(session, settings, candidate, host)
+        if claim is not None:
+            return claim
+    return None
+
+
+def _claim_one(session: Session, settings: Settings, job: Job, host: str) -> Claim | None:
+    """Claim `job` unless it finished, runs with a live heartbeat, or used up its attempts.
+
+    Fails a job that already used up its attempts, so a job that kills its worker cannot
+    loop forever through reject_on_worker_lost.
+    """
+    session.refresh(job)
+    if job.status not in (JobStatus.queued, JobStatus.running):
+        return None
+    job_id = job.id
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.heartbeat_timeout)
     alive = job.heartbeat_at is not None and as_utc(job.heartbeat_at) > stale_before
@@ -72,7 +99,7 @@ def claim_job(session: Session, settings: Settings, job_id: str, host: str) -> C
     message = f"attempt {job.attempts} on {host}"
     record_status(session, job, JobStatus.running, message)
     session.commit()
-    return Claim(job_id=job.id, attempt=job.attempts, spec=dict(job.spec))
+    return Claim(job_id=job.id, attempt=job.attempts, spec=dict(job.spec), user_id=job.user_id)
 
 
 def insert_points(session: Session, job_id: str, points: list[tuple[int, dict[str, float]]]) -> None:
@@ -89,23 +116,30 @@ def insert_points(session: Session, job_id: str, points: list[tuple[int, dict[st
 def heartbeat(
     session: Session, claim: Claim, last_step: int | None, latest: dict[str, float] | None
 ) -> tuple[bool, bool]:
-    """Write the heartbeat and progress; returns (still_owner, cancel_requested)."""
+    """Write the heartbeat and progress; returns (still_owner, cancel_requested).
+
+    The shown step never goes back: a run resumed from its checkpoint reports steps the
+    job had already passed (and stored) before its worker died, until it catches up.
+    """
+    mine = (Job.id == claim.job_id, Job.attempts == claim.attempt, Job.status == JobStatus.running)
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if last_step is not None:
-        values["last_step"] = last_step
-        values["latest_metrics"] = latest
         values["points_written"] = (
             select(func.count()).select_from(MetricPoint).where(MetricPoint.job_id == claim.job_id)
         ).scalar_subquery()
     result = session.execute(
-        update(Job)
-        .where(Job.id == claim.job_id, Job.attempts == claim.attempt, Job.status == JobStatus.running)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(Job).where(*mine).values(**values).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         session.rollback()
         return False, False
+    if last_step is not None:
+        session.execute(
+            update(Job)
+            .where(*mine, Job.last_step <= last_step)
+            .values(last_step=last_step, latest_metrics=latest)
+            .execution_options(synchronize_session=False)
+        )
     cancel = session.execute(select(Job.cancel_requested).where(Job.id == claim.job_id)).scalar_one()
     session.commit()
     return True, bool(cancel)

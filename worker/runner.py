@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 from app.db import session_scope
 from app.lifecycle import enqueue, record_status
 from app.models import JobStatus
+from app.quotas import point_stride
 from app.settings import Settings
 from worker.lifecycle import Claim, claim_job, owned_job, register_artifacts
 from worker.shutdown import SHUTDOWN
-from worker.sink import BufferedSink, JobMonitor
+from worker.sink import BufferedSink, JobMonitor, Thinner
 
 if TYPE_CHECKING:  # rlcore imports torch; the task imports it only when it runs
+    from rlcore.spec import TrainSpec
     from rlcore.trainer import TrainResult
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
     monitor = JobMonitor(settings, claim, sink)
     try:
         spec = TrainSpec.from_saved(claim.spec)
+        sink.thinner = thinner_for(spec, settings.max_points_per_job)
         device = str(resolve_device(spec.device))
         resumed = last_checkpoint_step(out_dir) if out_dir.exists() else None
         with session_scope(settings.database_url) as session:
@@ -77,6 +80,12 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
     return _finish(settings, claim, JobStatus.succeeded, f"trained {result.steps} steps", result)
 
 
+def thinner_for(spec: TrainSpec, max_points: int) -> Thinner:
+    """The cadence that keeps `spec`'s stored points under `max_points`."""
+    batch = spec.num_envs * spec.rollout_length
+    return Thinner(point_stride(spec, max_points), batch, spec.total_steps)
+
+
 def _requeue(settings: Settings, claim: Claim, celery: Any, step: int) -> str:
     """Put a job stopped by a worker shutdown back in its queue; it resumes from its checkpoint."""
     with session_scope(settings.database_url) as session:
@@ -86,9 +95,9 @@ def _requeue(settings: Settings, claim: Claim, celery: Any, step: int) -> str:
         # The shutdown is not the job's fault: this attempt does not count against it.
         job.attempts -= 1
         record_status(session, job, JobStatus.queued, f"worker shut down at step {step}; re-queued")
-        queue, priority = job.queue, job.priority
+        queue = job.queue
     if celery is not None:
-        enqueue(celery, settings, claim.job_id, queue, priority)
+        enqueue(celery, settings, claim.job_id, queue)
     return "requeued"
 
 

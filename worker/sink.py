@@ -3,6 +3,10 @@
 The trainer's `log` only appends to a list under a lock (microseconds); a monitor thread
 writes the points in batches every `flush_interval`, beats the job's heartbeat, and reads
 the cancel flag, so neither the database nor the cancel check sits in the training loop.
+
+A job with more updates than `Settings.max_points_per_job` stores one point per `stride`
+updates (`Thinner`): each stored point sums up the updates since the one before, so
+every finished episode's return is still in the curve.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from statistics import fmean
 
 from app.db import session_scope
 from app.settings import Settings
@@ -19,6 +24,64 @@ from worker.lifecycle import Claim, heartbeat, insert_points
 from worker.shutdown import SHUTDOWN
 
 log = logging.getLogger(__name__)
+
+
+Point = tuple[int, dict[str, float]]
+
+# How `Thinner` merges the updates it folds into one point; other keys are averaged.
+EPISODES = "charts/episodes"
+PER_EPISODE = ("charts/episodic_return", "charts/episodic_length")  # weighted by episodes
+LATEST = ("perf/wall_time", "charts/learning_rate")  # a clock and a schedule: the last value
+LATEST_PREFIXES = ("eval/",)  # an evaluation is a measurement at one step, not a rate
+
+
+def merge(points: list[Point]) -> Point:
+    """One point standing for `points`: at the last one's step, every episode counted."""
+    step = points[-1][0]
+    keys = dict.fromkeys(k for _, values in points for k in values)
+    merged: dict[str, float] = {}
+    for key in keys:
+        present = [values for _, values in points if key in values]
+        if key == EPISODES:
+            merged[key] = sum(v[key] for v in present)
+        elif key in PER_EPISODE:
+            weights = [v.get(EPISODES, 1.0) for v in present]
+            merged[key] = sum(v[key] * w for v, w in zip(present, weights, strict=True)) / sum(weights)
+        elif key in LATEST or key.startswith(LATEST_PREFIXES):
+            merged[key] = present[-1][key]
+        else:
+            merged[key] = fmean(v[key] for v in present)
+    return step, merged
+
+
+class Thinner:
+    """Keeps one point per `stride` updates, plus the last one, the others folded into them.
+
+    Which steps are stored depends only on the step (`step / batch` a multiple of
+    `stride`, or the end), so a run resumed from a checkpoint stores the same steps.
+    `take` returns what is folded so far as one point: called before a checkpoint, so
+    the updates before it are stored even if the run is later resumed from it.
+    """
+
+    def __init__(self, stride: int = 1, batch: int = 1, total_steps: int = 0) -> None:
+        self.stride, self.batch, self.total_steps = stride, batch, total_steps
+        self._pending: list[Point] = []
+
+    def add(self, step: int, values: dict[str, float]) -> Point | None:
+        """The point to store now, if this update closes a stride."""
+        if self.stride == 1:
+            return step, values
+        self._pending.append((step, values))
+        if (step // self.batch) % self.stride == 0 or step >= self.total_steps:
+            return self.take()
+        return None
+
+    def take(self) -> Point | None:
+        """What is folded so far, as one point (None when nothing is)."""
+        if not self._pending:
+            return None
+        point, self._pending = merge(self._pending), []
+        return point
 
 
 class BufferedSink:
@@ -30,10 +93,11 @@ class BufferedSink:
     the database before the checkpoint exists, and `flush` writes them synchronously.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, thinner: Thinner | None = None) -> None:
         self._lock = threading.Lock()
-        self._buffer: list[tuple[int, dict[str, float]]] = []
-        self.last_step: int | None = None
+        self._buffer: list[Point] = []
+        self.thinner = thinner or Thinner()
+        self.last_step: int | None = None  # the progress shown: every update, stored or not
         self.latest: dict[str, float] | None = None
         self.flush_now: Callable[[], None] | None = None
 
@@ -41,16 +105,22 @@ class BufferedSink:
         # JSON (and PostgreSQL's json type) has no NaN or infinity: leave such values out.
         values = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
         with self._lock:
-            self._buffer.append((int(step), values))
+            point = self.thinner.add(int(step), values)
+            if point is not None:
+                self._buffer.append(point)
             self.last_step = int(step)
             self.latest = values
 
     def flush(self) -> None:
         """Write every buffered point to the database now (the trainer is about to checkpoint)."""
+        with self._lock:
+            point = self.thinner.take()
+            if point is not None:
+                self._buffer.append(point)
         if self.flush_now is not None:
             self.flush_now()
 
-    def drain(self) -> list[tuple[int, dict[str, float]]]:
+    def drain(self) -> list[Point]:
         with self._lock:
             points, self._buffer = self._buffer, []
         return points

@@ -1,13 +1,12 @@
 """`/api/jobs/{id}/events`: Server-Sent Events with status changes and new metric points.
 
-The stream polls the database (every `POLL_SECONDS`) rather than a pub/sub channel:
-the database is already the source of truth, it works the same on SQLite and
-PostgreSQL, and a reconnect needs nothing but the cursor in Last-Event-ID.
+The stream reads the database (the source of truth) when the process's hub says the
+job changed (app/hub.py), so a reconnect needs nothing but the cursor in Last-Event-ID.
+It ends when the job has finished and every point was sent, or when the server stops.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,14 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from app import schemas
 from app.auth import UserDep
 from app.db import session_scope
-from app.deps import SessionDep, SettingsDep
+from app.deps import HubDep, SessionDep, SettingsDep, subscribe
+from app.hub import SAFETY_SECONDS
 from app.models import FINISHED, Job, JobEvent, MetricPoint
 from app.schemas import error_responses
 from app.services import get_owned_job, job_out
 from app.settings import Settings
 
 router = APIRouter(prefix="/api/jobs", tags=["events"], responses=error_responses(401, 403, 404, 422))
-POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0
 MAX_POINTS_PER_EVENT = 500
 
@@ -60,6 +59,7 @@ class Batch:
     events: list[tuple[str, str, str]]  # (event name, id, data)
     finished: bool
     status: str
+    more: bool = False  # a full page of points: more are stored
 
 
 def _fetch(settings: Settings, job_id: str, cursor: Cursor) -> Batch:
@@ -99,7 +99,7 @@ def _fetch(settings: Settings, job_id: str, cursor: Cursor) -> Batch:
             cursor.status_id = event.id
             out.append(_status_event(job_id, event, snapshot, cursor))
         more_points = len(points) == MAX_POINTS_PER_EVENT
-        return Batch(out, finished and not more_points, job.status)
+        return Batch(out, finished and not more_points, job.status, more_points)
 
 
 def _status_event(
@@ -123,7 +123,10 @@ def _format(event: str, event_id: str, data: str) -> str:
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "status, metrics and end events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "status, metrics and end events"},
+        429: {"description": "The user has the most event streams open that one user may"},
+    },
 )
 async def job_events(
     job_id: str,
@@ -131,6 +134,7 @@ async def job_events(
     user: UserDep,
     session: SessionDep,
     settings: SettingsDep,
+    hub: HubDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -144,32 +148,38 @@ async def job_events(
 
     Event ids are cursors ("<last step>-<last status event id>"): reconnecting with
     Last-Event-ID sends exactly what came after; a Last-Event-ID this stream did not make
-    is refused with 422. `event: end` closes a finished job's stream.
+    is refused with 422. `event: end` closes a finished job's stream;
+    a stream cut by a server restart just ends, and EventSource reconnects with its cursor.
     """
     job = await run_in_threadpool(get_owned_job, session, user, job_id)
     job_key = job.id
-    session.close()  # the stream holds no session between polls
+    session.close()  # the stream holds no session between reads
     cursor = Cursor.parse(last_event_id)
+    subscription = subscribe(hub, user.id, job_key)
 
     async def stream() -> AsyncIterator[str]:
-        yield "retry: 1000\n\n"
-        last_sent = time.monotonic()
-        while True:
-            batch = await run_in_threadpool(_fetch, settings, job_key, cursor)
-            for event, event_id, data in batch.events:
-                yield _format(event, event_id, data)
-                last_sent = time.monotonic()
-            if batch.finished:
-                end = schemas.EndEventData(job_id=job_key, status=batch.status)  # type: ignore[arg-type]
-                yield _format("end", str(cursor), end.model_dump_json())
-                return
-            if await request.is_disconnected():
-                return
-            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                last_sent = time.monotonic()
-            if not batch.events:
-                await asyncio.sleep(POLL_SECONDS)
+        try:
+            yield "retry: 1000\n\n"
+            last_sent = time.monotonic()
+            while True:
+                batch = await run_in_threadpool(_fetch, settings, job_key, cursor)
+                for event, event_id, data in batch.events:
+                    yield _format(event, event_id, data)
+                    last_sent = time.monotonic()
+                if batch.finished:
+                    end = schemas.EndEventData(job_id=job_key, status=batch.status)  # type: ignore[arg-type]
+                    yield _format("end", str(cursor), end.model_dump_json())
+                    return
+                if await request.is_disconnected():
+                    return
+                if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                    yield ": keep-alive\n\n"
+                    last_sent = time.monotonic()
+                # A full batch means more points are waiting: read on without waiting.
+                if not batch.more and not await subscription.wait(SAFETY_SECONDS):
+                    return  # the server is stopping
+        finally:
+            subscription.close()
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -13,6 +13,7 @@ from app import schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.models import Group, Job
+from app.quotas import check_group_size, check_spec
 from app.schemas import DB_INT_MAX, error_responses
 from app.services import add_and_enqueue, group_out, new_job
 from rlcore.spec import TrainSpec
@@ -32,6 +33,8 @@ def create_group(
     """One job per (model, seed): e.g. models [mlp, gru, lstm] x seeds [0, 1, 2] makes 9 jobs."""
     base = payload.spec.model_dump(mode="json")
     models = [m.value for m in payload.models] if payload.models else [payload.spec.model.value]
+    check_group_size(settings, len(payload.seeds), len(models))
+    check_spec(settings, payload.spec)
     specs: list[TrainSpec] = []
     for model in models:
         for seed in payload.seeds:

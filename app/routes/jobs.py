@@ -16,6 +16,7 @@ from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.lifecycle import record_status
 from app.models import FINISHED, Job, JobStatus, JobTag, MetricPoint
+from app.quotas import check_spec
 from app.schemas import DB_INT_MAX, TAG_CHARS, error_responses
 from app.services import add_and_enqueue, get_owned_job, job_out, new_job, request_hash
 
@@ -53,6 +54,7 @@ def create_job(
     idempotency_key: IdempotencyKey = None,
 ) -> schemas.Job:
     """Queue a training job. The spec's fields left out take their algorithm's defaults."""
+    check_spec(settings, payload.spec)
     digest = request_hash(payload.model_dump(mode="json"))
     if idempotency_key:
         earlier = _by_idempotency_key(session, user.id, idempotency_key, digest)
@@ -162,16 +164,22 @@ def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
 def retry_job(
     job_id: str, user: UserDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep
 ) -> schemas.Job:
-    """A new job with the same spec, name, tags, priority and group."""
+    """A new job with the same spec, name, tags, priority and group; 409 unless the job is finished."""
     from rlcore.spec import TrainSpec
 
     old = get_owned_job(session, user, job_id)
+    if old.status not in FINISHED:
+        # A queued or running job is still on its way: a retry would run it twice.
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {old.id} is {old.status}; only a finished job can be retried"
+        )
     try:
         # Validated again: the limits (e.g. RLSERVE_MAX_JOB_MEMORY) may have changed since.
         spec = TrainSpec.from_saved(old.spec)
     except ValidationError as error:
         errors = error.errors(include_url=False, include_context=False)
         raise RequestValidationError([{**e, "loc": ("spec", *e["loc"])} for e in errors]) from None
+    check_spec(settings, spec)
     job = new_job(
         user, spec, settings, name=old.name, tags=old.tag_names, priority=old.priority, group_id=old.group_id
     )

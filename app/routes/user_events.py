@@ -9,8 +9,8 @@ What the jobs table and the compare page need to stay current without polling th
 - `event: points`, data `{"job_id", "last_step"}`: new metric points were stored for a
   running job, up to `last_step`. The compare page fetches the job's metrics on it.
 
-Like the per-job stream, it polls the database (the source of truth) every
-`POLL_SECONDS` rather than a pub/sub channel. On connect it sends the current state of
+Like the per-job stream, it reads the database (the source of truth) when the process's
+hub says one of the user's jobs changed (app/hub.py). On connect it sends the current state of
 every queued or running job; event ids are the id of the last status event seen, so a
 reconnect with Last-Event-ID also gets, once, every job whose status changed meanwhile
 (a Last-Event-ID that is not such an id is refused with 422). `?group=` restricts the
@@ -19,7 +19,6 @@ stream to one group's jobs.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,14 +32,14 @@ from starlette.concurrency import run_in_threadpool
 from app import schemas
 from app.auth import UserDep
 from app.db import session_scope
-from app.deps import SessionDep, SettingsDep
+from app.deps import HubDep, SessionDep, SettingsDep, subscribe
+from app.hub import SAFETY_SECONDS
 from app.models import Group, Job, JobEvent, JobStatus, MetricPoint
 from app.schemas import error_responses
 from app.services import job_out
 from app.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["events"], responses=error_responses(401, 403, 404, 422))
-POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
 ACTIVE = (JobStatus.queued, JobStatus.running)
 
@@ -128,13 +127,17 @@ def _poll(settings: Settings, watch: Watch) -> list[tuple[str, str]]:
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "job and points events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "job and points events"},
+        429: {"description": "The user has the most event streams open that one user may"},
+    },
 )
 async def user_events(
     request: Request,
     user: UserDep,
     session: SessionDep,
     settings: SettingsDep,
+    hub: HubDep,
     group: Annotated[str | None, Query(max_length=32, description="Only this group's jobs.")] = None,
     last_event_id: Annotated[
         str | None,
@@ -150,27 +153,32 @@ async def user_events(
         found = session.get(Group, group) if group.isalnum() else None
         if found is None or found.user_id != user.id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group} not found")
-    session.close()  # the stream holds no session between polls
+    session.close()  # the stream holds no session between reads
     watch = Watch(user.id, group)
     if last_event_id:
         watch.status_id = int(last_event_id)
     else:
         watch.status_id = await run_in_threadpool(_latest_status_id, settings, watch)
+    subscription = subscribe(hub, user.id)
 
     async def stream() -> AsyncIterator[str]:
-        yield "retry: 1000\n\n"
-        last_sent = time.monotonic()
-        while True:
-            events = await run_in_threadpool(_poll, settings, watch)
-            for event, data in events:
-                yield f"id: {watch.status_id}\nevent: {event}\ndata: {data}\n\n"
-                last_sent = time.monotonic()
-            if await request.is_disconnected():
-                return
-            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                last_sent = time.monotonic()
-            await asyncio.sleep(POLL_SECONDS)
+        try:
+            yield "retry: 1000\n\n"
+            last_sent = time.monotonic()
+            while True:
+                events = await run_in_threadpool(_poll, settings, watch)
+                for event, data in events:
+                    yield f"id: {watch.status_id}\nevent: {event}\ndata: {data}\n\n"
+                    last_sent = time.monotonic()
+                if await request.is_disconnected():
+                    return
+                if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                    yield ": keep-alive\n\n"
+                    last_sent = time.monotonic()
+                if not await subscription.wait(SAFETY_SECONDS):
+                    return  # the server is stopping
+        finally:
+            subscription.close()
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
