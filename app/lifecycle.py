@@ -32,10 +32,17 @@ def queue_for_device(settings: Settings, device: str) -> str:
     return settings.auto_queue
 
 
-def enqueue(celery: Any, settings: Settings, job_id: str, queue: str) -> None:
-    """Send the job's task to its queue. Only the job id travels: the worker reads the rest.
+def enqueue(celery: Any, settings: Settings, job_id: str, queue: str, user_id: int) -> None:
+    """Send the job's task to its queue. The ids travel, the worker reads the rest from the database.
 
     Every task goes at the same broker priority, so the shared queue is first come, first
-    served between users; a job's `priority` only orders its owner's jobs (worker/lifecycle.py).
+    served between users; the task is a ticket for one of its user's queued jobs, and a
+    job's `priority` only orders its owner's jobs (worker/lifecycle.py).
     """
-    celery.send_task(TASK_NAME, args=[job_id], queue=settings.queue_name(queue), ignore_result=True)
+    celery.send_task(
+        TASK_NAME,
+        args=[job_id],
+        kwargs={"user_id": user_id, "queue": queue},
+        queue=settings.queue_name(queue),
+        ignore_result=True,
+    )

@@ -43,7 +43,9 @@ class JobCreate(BaseModel):
     spec: TrainSpec
     name: Name | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
-    priority: int = Field(0, ge=0, le=9, description="0 (default) to 9 (first); honoured by Redis.")
+    priority: int = Field(
+        0, ge=0, le=9, description="0 (default) to 9 (first): orders your own queued jobs, not others'."
+    )
 
 
 class GroupCreate(BaseModel):

@@ -72,7 +72,7 @@ def add_and_enqueue(
     session.commit()
     for job in jobs:
         try:
-            enqueue(celery, settings, job.id, job.queue)
+            enqueue(celery, settings, job.id, job.queue, job.user_id)
         except Exception as error:
             job.error = f"could not reach the task queue: {type(error).__name__}: {error}"
             record_status(session, job, JobStatus.failed, job.error)

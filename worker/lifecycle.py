@@ -30,23 +30,36 @@ class Claim:
     user_id: int = 0
 
 
-def claim_job(session: Session, settings: Settings, job_id: str, host: str) -> Claim | None:
+def claim_job(
+    session: Session,
+    settings: Settings,
+    job_id: str,
+    host: str,
+    *,
+    user_id: int | None = None,
+    queue: str | None = None,
+) -> Claim | None:
     """Mark a job running for this worker, or return None when nothing must run here.
 
-    A task for a queued job is a ticket to run one of its owner's queued jobs on that
-    queue: the first by the owner's `priority`, then age. The broker queue stays first
-    come, first served between users, so a priority never jumps other users' jobs, and
-    each queued job still has one ticket. A task for a running job is a redelivery: the
-    job is taken over only if its worker stopped beating (see `_claim_one`).
+    A task is a ticket to run one of its user's queued jobs on its queue: the first by
+    the user's own `priority`, then age, whichever job the task was sent for. So the
+    broker queue stays first come, first served between users (a priority never jumps
+    other users' jobs), and every queued job still has a ticket: a task whose job ran
+    on another's ticket (or was cancelled) runs the next one. A task for a running job
+    whose worker stopped beating (a redelivery) takes that job over first.
     """
     job = session.get(Job, job_id)
-    if job is None or job.status not in (JobStatus.queued, JobStatus.running):
-        return None
-    if job.status == JobStatus.running:
-        return _claim_one(session, settings, job, host)
+    if job is not None:
+        user_id, queue = job.user_id, job.queue
+        if job.status == JobStatus.running:
+            claim = _claim_one(session, settings, job, host)  # None while its worker is alive
+            if claim is not None:
+                return claim
+    if user_id is None or queue is None:
+        return None  # a job deleted since, sent by an older version without the ticket's owner
     candidates = session.scalars(
         select(Job)
-        .where(Job.user_id == job.user_id, Job.queue == job.queue, Job.status == JobStatus.queued)
+        .where(Job.user_id == user_id, Job.queue == queue, Job.status == JobStatus.queued)
         .order_by(Job.priority.desc(), Job.created_at, Job.id)
     ).all()
     for candidate in candidates:  # one taken by another worker meanwhile: the next one

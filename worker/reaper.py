@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def reap_once(settings: Settings, celery: Any) -> list[str]:
     """Re-queue (or fail) every running job with a stale heartbeat; returns the re-queued ids."""
     cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
-    requeued: list[tuple[str, str]] = []
+    requeued: list[tuple[str, str, int]] = []
     with session_scope(settings.database_url) as session:
         stale = session.scalars(
             select(Job).where(Job.status == JobStatus.running, Job.heartbeat_at < cutoff)
@@ -47,9 +47,9 @@ def reap_once(settings: Settings, celery: Any) -> list[str]:
                 record_status(session, job, JobStatus.cancelled, f"cancelled; worker lost ({silent})")
             else:
                 record_status(session, job, JobStatus.queued, f"worker lost ({silent}); re-queued")
-                requeued.append((job.id, job.queue))
-    for job_id, queue in requeued:
+                requeued.append((job.id, job.queue, job.user_id))
+    for job_id, queue, user_id in requeued:
         log.warning("re-queued job %s: its worker stopped beating", job_id)
         if celery is not None:
-            enqueue(celery, settings, job_id, queue)
-    return [job_id for job_id, _ in requeued]
+            enqueue(celery, settings, job_id, queue, user_id)
+    return [job_id for job_id, _, _ in requeued]

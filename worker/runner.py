@@ -29,11 +29,17 @@ def _short_error(error: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
 
-def execute_job(settings: Settings, job_id: str, celery: Any = None) -> str:
-    """Run `job_id` if it is this worker's to run; returns what happened, for the log."""
+def execute_job(
+    settings: Settings,
+    job_id: str,
+    celery: Any = None,
+    user_id: int | None = None,
+    queue: str | None = None,
+) -> str:
+    """Run the job this task is a ticket for (see `claim_job`); returns what happened, for the log."""
     host = socket.gethostname()
     with session_scope(settings.database_url) as session:
-        claim = claim_job(session, settings, job_id, host)
+        claim = claim_job(session, settings, job_id, host, user_id=user_id, queue=queue)
     if claim is None:
         return "skipped"
     return _train(settings, claim, celery)
@@ -97,7 +103,7 @@ def _requeue(settings: Settings, claim: Claim, celery: Any, step: int) -> str:
         record_status(session, job, JobStatus.queued, f"worker shut down at step {step}; re-queued")
         queue = job.queue
     if celery is not None:
-        enqueue(celery, settings, claim.job_id, queue)
+        enqueue(celery, settings, claim.job_id, queue, claim.user_id)
     return "requeued"
 
 

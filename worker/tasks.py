@@ -18,9 +18,9 @@ def _settings(task: object) -> Settings:
 
 
 @shared_task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
-def run_job(self: object, job_id: str) -> str:
-    """Train job `job_id` (or skip it if it is not this worker's to run)."""
-    return execute_job(_settings(self), job_id, getattr(self, "app", None))
+def run_job(self: object, job_id: str, user_id: int | None = None, queue: str | None = None) -> str:
+    """Train the job this task is a ticket for: `job_id`, or its user's first queued job."""
+    return execute_job(_settings(self), job_id, getattr(self, "app", None), user_id, queue)
 
 
 @worker_init.connect
