@@ -15,6 +15,7 @@ from app.db import session_scope
 from app.models import Job, utcnow
 from rlcore.trainer import last_checkpoint_step
 from tests.conftest import Stack
+from worker.lifecycle import Claim, heartbeat
 from worker.reaper import reap_once
 
 
@@ -105,3 +106,28 @@ def test_job_whose_worker_keeps_dying_fails_after_three_attempts(stack: Stack) -
     assert failed["status"] == "failed"
     assert "gave up after 3 attempts" in failed["error"]
     assert failed["history"][-1]["status"] == "failed"
+
+
+def test_a_resumed_attempt_never_moves_the_shown_step_back(stack: Stack) -> None:
+    # The job as its first worker left it (killed at step 66,560, checkpoint at 61,440);
+    # its second attempt resumes from the checkpoint and reports 61,440 + a few updates.
+    job = stack.submit(total_steps=200)
+    stack.wait_finished(job["id"])
+    with session_scope(stack.settings.database_url) as session:
+        row = session.get(Job, job["id"])
+        assert row is not None
+        row.status, row.attempts, row.last_step = "running", 2, 66_560
+        row.latest_metrics = {"perf/sps": 1000.0}
+        user_id = row.user_id
+    claim = Claim(job_id=job["id"], attempt=2, spec={}, user_id=user_id)
+    with session_scope(stack.settings.database_url) as session:
+        assert heartbeat(session, claim, 61_440 + 1024, {"perf/sps": 900.0}) == (True, False)
+    behind = stack.client().get(f"/api/jobs/{job['id']}").json()
+    assert behind["step"] == 66_560  # not 62,464
+    assert behind["latest_metrics"] == {"perf/sps": 1000.0}
+    with session_scope(stack.settings.database_url) as session:
+        heartbeat(session, claim, 67_584, {"perf/sps": 950.0})
+    ahead = stack.client().get(f"/api/jobs/{job['id']}").json()
+    assert ahead["step"] == 67_584 and ahead["latest_metrics"] == {"perf/sps": 950.0}
+    with session_scope(stack.settings.database_url) as session:
+        session.get(Job, job["id"]).status = "succeeded"  # type: ignore[union-attr]
