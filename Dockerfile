@@ -30,4 +30,4 @@ COPY --from=dashboard /src/frontend/dist frontend/dist
 RUN pip install -c constraints.txt . && useradd --create-home rlserve && mkdir -p /data && chown rlserve /data
 USER rlserve
 EXPOSE 8000
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
