@@ -3,10 +3,16 @@
 Streams (`/api/jobs/{id}/events`, `/api/events`) do not poll the database on their own:
 they wait on a `Subscription` that the `Hub` wakes when something of theirs changed, and
 only then read what their client has not seen (the cursor logic stays in the routes, so
-Last-Event-ID resumes exactly as before). The hub's `ChangeFeed` asks the database once
-per `poll_seconds` for new status events, new metric points and changed active jobs,
-whatever the number of streams. A stream also re-reads every `SAFETY_SECONDS` on its
-own, which covers a change the feed saw late (PostgreSQL hands out ids before commit).
+Last-Event-ID resumes exactly as before). Where the changes come from:
+
+- PostgreSQL: the API and the workers NOTIFY on commit (`app.lifecycle.announce`); the
+  hub LISTENs on one connection of its own (`PgListener`) and wakes the streams at once.
+- Both: `ChangeFeed` asks the database once per `poll_seconds` (every 0.1 s on SQLite,
+  1 s as a safety net on PostgreSQL) for new status events, new points and changed
+  active jobs, whatever the number of streams.
+
+A stream also re-reads every `SAFETY_SECONDS` on its own, which covers a change the feed
+saw late (PostgreSQL hands out ids before commit) or a notification lost with its connection.
 
 The hub caps open streams per user, and closing it (on SIGTERM, see app/main.py) ends
 every stream, so the server can exit while clients are connected.
@@ -24,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import session_scope
+from app.lifecycle import CHANGES_CHANNEL
 from app.models import Job, JobEvent, JobStatus, MetricPoint
 
 log = logging.getLogger("rlserve.hub")
@@ -112,6 +119,35 @@ class ChangeFeed:
         return {row[0]: tuple(row[1:]) for row in rows}
 
 
+class PgListener(threading.Thread):
+    """LISTENs for the jobs' NOTIFYs on a connection of its own; hands each batch to `deliver`."""
+
+    def __init__(self, database_url: str, deliver: Callable[[list[str]], None]) -> None:
+        super().__init__(name="rlserve-hub-listener", daemon=True)
+        url = make_url(database_url).set(drivername="postgresql")
+        self.conninfo = url.render_as_string(hide_password=False)
+        self.deliver = deliver
+        self.stopping = threading.Event()
+        self.listening = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    self.listening.set()
+                    while not self.stopping.is_set():
+                        payloads = [n.payload for n in connection.notifies(timeout=0.5, stop_after=1000)]
+                        if payloads:
+                            self.deliver(payloads)
+            except Exception:  # the database went away: polling covers it until we are back
+                self.listening.clear()
+                log.exception("hub listener lost its connection; reconnecting")
+                self.stopping.wait(1.0)
+
+
 @dataclass(eq=False)
 class Subscription:
     """One open stream: woken by the hub when its job (or any of its user's jobs) changed."""
@@ -136,14 +172,19 @@ class Subscription:
 class Hub:
     """The process's change feed and its subscribers; `start` in the lifespan, `close` on shutdown."""
 
-    def __init__(self, database_url: str, max_streams_per_user: int, poll_seconds: float = 0.1) -> None:
+    def __init__(
+        self, database_url: str, max_streams_per_user: int, poll_seconds: float | None = None
+    ) -> None:
         self.feed = ChangeFeed(database_url)
         self.max_streams_per_user = max_streams_per_user
-        self.poll_seconds = poll_seconds
+        postgres = make_url(database_url).get_backend_name() == "postgresql"
+        self.poll_seconds = poll_seconds if poll_seconds is not None else (1.0 if postgres else 0.1)
+        self.listener: PgListener | None = PgListener(database_url, self._notified) if postgres else None
         self.closing = False
         self._subscriptions: set[Subscription] = set()
         self._per_user: Counter[int] = Counter()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self, user_id: int, job_id: str | None = None) -> Subscription:
         """A new stream's subscription; TooManyStreams when the user has the most open."""
@@ -166,7 +207,10 @@ class Hub:
         return self._per_user[user_id]
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run())
+        if self.listener is not None:
+            self.listener.start()
 
     def close(self) -> None:
         """End every stream (at its next wake-up, which this is) and refuse new ones' waits."""
@@ -176,10 +220,26 @@ class Hub:
 
     async def stop(self) -> None:
         self.close()
+        if self.listener is not None:
+            self.listener.stopping.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def _notified(self, payloads: list[str]) -> None:
+        """The listener thread's NOTIFY payloads ("<job id> [<user id>]"), to dispatch on the loop."""
+        changes = Changes()
+        for payload in payloads:
+            job_id, _, user = payload.partition(" ")
+            changes.jobs.add(job_id)
+            if user.isdigit():
+                changes.users.add(int(user))
+            elif job_id in self.feed.active:  # a running job's points: its owner from the last poll
+                changes.users.add(int(self.feed.active[job_id][0]))  # type: ignore[call-overload]
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(self.dispatch, changes)
 
     def dispatch(self, changes: Changes) -> None:
         for subscription in self._subscriptions:

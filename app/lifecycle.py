@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.models import Job, JobEvent, JobStatus, utcnow
 from app.settings import Settings
 
 TASK_NAME = "rlserve.run_job"
+CHANGES_CHANNEL = "rlserve_jobs"  # PostgreSQL NOTIFY channel the API's hubs listen on (app/hub.py)
 
 
 def record_status(session: Session, job: Job, status: JobStatus, message: str | None = None) -> None:
@@ -21,6 +23,20 @@ def record_status(session: Session, job: Job, status: JobStatus, message: str | 
     if status in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled):
         job.finished_at = now
     session.add(JobEvent(job_id=job.id, status=status, at=now, message=message))
+    announce(session, job.id, job.user_id)
+
+
+def announce(session: Session, job_id: str, user_id: int | None = None) -> None:
+    """Tell every API process's hub that the job changed, when this transaction commits.
+
+    PostgreSQL: a NOTIFY, which is delivered at commit and dropped on rollback, so a
+    stream never reads before the change is visible. SQLite: nothing; the hub polls.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        payload = job_id if user_id is None else f"{job_id} {user_id}"
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANGES_CHANNEL, "payload": payload}
+        )
 
 
 def queue_for_device(settings: Settings, device: str) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.lifecycle import record_status
+from app.lifecycle import announce, record_status
 from app.models import Artifact, Job, JobStatus, MetricPoint, as_utc, utcnow
 from app.settings import Settings
 
@@ -115,7 +115,9 @@ def _claim_one(session: Session, settings: Settings, job: Job, host: str) -> Cla
     return Claim(job_id=job.id, attempt=job.attempts, spec=dict(job.spec), user_id=job.user_id)
 
 
-def insert_points(session: Session, job_id: str, points: list[tuple[int, dict[str, float]]]) -> None:
+def insert_points(
+    session: Session, job_id: str, points: list[tuple[int, dict[str, float]]], user_id: int | None = None
+) -> None:
     """Insert points, ignoring steps already stored (a resumed run re-sends some)."""
     if not points:
         return
@@ -124,6 +126,7 @@ def insert_points(session: Session, job_id: str, points: list[tuple[int, dict[st
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"]), rows)
+    announce(session, job_id, user_id)
 
 
 def heartbeat(
@@ -154,6 +157,7 @@ def heartbeat(
             .execution_options(synchronize_session=False)
         )
     cancel = session.execute(select(Job.cancel_requested).where(Job.id == claim.job_id)).scalar_one()
+    announce(session, claim.job_id, claim.user_id or None)
     session.commit()
     return True, bool(cancel)
 

@@ -155,7 +155,7 @@ class JobMonitor(threading.Thread):
             points = self.sink.drain()
             if points and not self.lost.is_set():
                 with session_scope(self.settings.database_url) as session:
-                    insert_points(session, self.claim.job_id, points)
+                    insert_points(session, self.claim.job_id, points, self.claim.user_id or None)
 
     def beat(self) -> None:
         with session_scope(self.settings.database_url) as session:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from app import schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
-from app.lifecycle import record_status
+from app.lifecycle import announce, record_status
 from app.models import FINISHED, Job, JobStatus, JobTag, MetricPoint
 from app.quotas import check_spec
 from app.schemas import DB_INT_MAX, TAG_CHARS, error_responses
@@ -148,6 +148,7 @@ def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
         session.refresh(job)
     if job.status == JobStatus.running:
         job.cancel_requested = True
+        announce(session, job.id, job.user_id)
         session.commit()
         return job_out(job)
     if job.status == JobStatus.cancelled:
