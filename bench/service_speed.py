@@ -9,7 +9,11 @@ database `rlserve_bench_<hex>` + Redis with a queue prefix of its own), and meas
 - the sink's cost: the same spec trained by `rlcore.trainer.train` in this process vs
   through the worker (env steps/s, best of N), and metric points/s the worker wrote;
 - time from a point written to its arrival at an SSE client of `/api/jobs/{id}/events`;
-- (embedded) 20 SSE clients following one running job: every point, p99 latency.
+- (embedded) 20 SSE clients following one running job: every point, p99 latency;
+- `load`: 20 clients on `GET /api/jobs/{id}` and the downsampled metrics route while a
+  job trains (p99 target 250 ms).
+
+The API runs as in production (docker-compose.yml): uvicorn with `--workers 2`.
 
 Every loop is bounded (a deadline and a request cap); nothing listens beyond loopback.
 Prints a table and writes bench/results/service_speed.json. Everything it created (data
@@ -48,6 +52,8 @@ RESULTS = ROOT / "bench" / "results" / "service_speed.json"
 PG_ADMIN_URL = os.environ.get("RLSERVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RLSERVE_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 SSE_TARGET_MS = 500.0
+LOAD_TARGET_MS = 250.0
+LOAD_CLIENTS = 20
 SINK_TARGET = 0.05
 
 # Small updates (64 env steps each, ~250 points/s on one core) so the sink has work to do.
@@ -130,6 +136,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "CELERY_BROKER_URL": settings.broker_url,
         "RLSERVE_QUEUE_PREFIX": settings.queue_prefix,
         "RLSERVE_FRONTEND_DIR": str(settings.data_dir / "no-frontend"),
+        "RLSERVE_MAX_STREAMS_PER_USER": "100",  # the fan-out part opens 20 streams as one user
         "PYTHONPATH": str(ROOT),
     }
 
@@ -195,6 +202,17 @@ def drop_redis_keys(prefix: str) -> None:
     client.close()
 
 
+def production_api_argv(port: int) -> list[str]:
+    """docker-compose.yml's API command on 127.0.0.1:`port`."""
+    import yaml
+
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["api"]["command"]
+    argv = [sys.executable, "-m", *command, "--log-level", "warning"]
+    argv[argv.index("--host") + 1] = "127.0.0.1"
+    argv[argv.index("--port") + 1] = str(port)
+    return argv
+
+
 @contextlib.contextmanager
 def running_stack(backend: str) -> Iterator[Stack]:
     """uvicorn + one Celery worker (both subprocesses) on `backend`; everything removed afterwards."""
@@ -223,8 +241,7 @@ def running_stack(backend: str) -> Iterator[Stack]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         stack = Stack(backend, settings, url, token, int(user_id or 0))
-        api_argv = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
-        api_argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        api_argv = production_api_argv(port)
         celery_argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
         celery_argv += worker_argv(settings, "cpu,gpu", 1, "warning")
         try:
@@ -377,6 +394,32 @@ def bench_http(stack: Stack, cfg: Config) -> list[Row]:
     rows[0].measure = "GET /api/jobs/{id}"
     rows[1].measure = "GET .../metrics (10k pts, default 1000)"
     rows[2].measure = "GET .../metrics?max_points=0 (10k pts)"
+    return rows
+
+
+def bench_load(stack: Stack, cfg: Config) -> list[Row]:
+    """20 clients on one job and on its downsampled metrics while another job trains."""
+    big = seed_big_job(stack, 10_000)
+    training = submit(stack, 5_000_000)  # trains through the measurement, then is cancelled
+    with stack.client() as client:
+        deadline = time.monotonic() + 60
+        while client.get(f"/api/jobs/{training}").json()["status"] != "running":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the training job did not start")
+            time.sleep(0.2)
+        try:
+            rows = [
+                load(stack, f"/api/jobs/{training}", LOAD_CLIENTS, cfg.http_seconds),
+                load(stack, f"/api/jobs/{big}/metrics", LOAD_CLIENTS, cfg.http_seconds),
+            ]
+        finally:
+            client.post(f"/api/jobs/{training}/cancel")
+    rows[0].measure = f"{LOAD_CLIENTS} clients: GET /api/jobs/{{id}} (a job training)"
+    rows[1].measure = f"{LOAD_CLIENTS} clients: GET .../metrics (10k pts, default 1000)"
+    for row in rows:
+        row.target = f"p99 < {LOAD_TARGET_MS:.0f} ms"
+        row.met = row.p99_ms is not None and row.p99_ms < LOAD_TARGET_MS and "non-200" not in row.note
+    wait_finished(stack, training)
     return rows
 
 
@@ -612,7 +655,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[str], Config]:
     parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute in all)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--sse-clients", type=int, default=20, help="clients on one job (embedded)")
-    parser.add_argument("--only", default="http,sink,sse,fanout", help="comma-separated parts to run")
+    parser.add_argument("--only", default="http,load,sink,sse,fanout", help="comma-separated parts to run")
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"embedded", "postgres"}
@@ -636,6 +679,8 @@ def run_backend(backend: str, cfg: Config) -> list[Row]:
     with running_stack(backend) as stack:
         if "http" in parts:
             rows += bench_http(stack, cfg)
+        if "load" in parts:
+            rows += bench_load(stack, cfg)
         if "sink" in parts:
             rows += bench_sink(stack, cfg)
         if "sse" in parts:
