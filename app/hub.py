@@ -215,6 +215,9 @@ class Hub:
     def close(self) -> None:
         """End every stream (at its next wake-up, which this is) and refuse new ones' waits."""
         self.closing = True
+        self.wake_all()
+
+    def wake_all(self) -> None:
         for subscription in list(self._subscriptions):
             subscription.wake.set()
 
@@ -257,6 +260,7 @@ class Hub:
                 elif not primed:
                     await run_in_threadpool(self.feed.prime)
                     primed = True
+                    self.wake_all()  # a change between a stream's first read and the prime
                 else:
                     self.dispatch(await run_in_threadpool(self.feed.poll))
             except Exception:  # a database hiccup: streams still re-read on their own
