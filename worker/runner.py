@@ -57,9 +57,9 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
     monitor = JobMonitor(settings, claim, sink)
     try:
         spec = TrainSpec.from_saved(claim.spec)
-        sink.thinner = thinner_for(spec, settings.max_points_per_job)
         device = str(resolve_device(spec.device))
         resumed = last_checkpoint_step(out_dir) if out_dir.exists() else None
+        sink.thinner = thinner_for(spec, settings.max_points_per_job, resumed or 0)
         with session_scope(settings.database_url) as session:
             job = owned_job(session, claim)
             if job is None:
@@ -86,10 +86,10 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
     return _finish(settings, claim, JobStatus.succeeded, f"trained {result.steps} steps", result)
 
 
-def thinner_for(spec: TrainSpec, max_points: int) -> Thinner:
-    """The cadence that keeps `spec`'s stored points under `max_points`."""
+def thinner_for(spec: TrainSpec, max_points: int, start_step: int = 0) -> Thinner:
+    """The cadence that keeps `spec`'s stored points under `max_points` (resuming at `start_step`)."""
     batch = spec.num_envs * spec.rollout_length
-    return Thinner(point_stride(spec, max_points), batch, spec.total_steps)
+    return Thinner(point_stride(spec, max_points), batch, spec.total_steps, start_step)
 
 
 def _requeue(settings: Settings, claim: Claim, celery: Any, step: int) -> str:

@@ -55,24 +55,29 @@ def merge(points: list[Point]) -> Point:
 
 
 class Thinner:
-    """Keeps one point per `stride` updates, plus the last one, the others folded into them.
+    """Keeps one point per `stride` updates' worth of steps, plus the last, the others folded in.
 
-    Which steps are stored depends only on the step (`step / batch` a multiple of
-    `stride`, or the end), so a run resumed from a checkpoint stores the same steps.
-    `take` returns what is folded so far as one point: called before a checkpoint, so
-    the updates before it are stored even if the run is later resumed from it.
+    A point is stored when the step crosses a multiple of `stride * batch` (an update may
+    take more than `batch` steps: REINFORCE collects whole episodes), or at the end. This
+    depends only on the steps, so a run resumed from a checkpoint (`start_step`) stores
+    the same steps. `take` returns what is folded so far as one point: called before a
+    checkpoint, so the updates before it are stored even if the run resumes from it.
     """
 
-    def __init__(self, stride: int = 1, batch: int = 1, total_steps: int = 0) -> None:
-        self.stride, self.batch, self.total_steps = stride, batch, total_steps
+    def __init__(self, stride: int = 1, batch: int = 1, total_steps: int = 0, start_step: int = 0) -> None:
+        self.stride, self.total_steps = stride, total_steps
+        self.interval = stride * batch  # env steps between stored points
+        self._previous = start_step
         self._pending: list[Point] = []
 
     def add(self, step: int, values: dict[str, float]) -> Point | None:
-        """The point to store now, if this update closes a stride."""
+        """The point to store now, if this update crossed a multiple of `interval`."""
         if self.stride == 1:
             return step, values
         self._pending.append((step, values))
-        if (step // self.batch) % self.stride == 0 or step >= self.total_steps:
+        crossed = step // self.interval > self._previous // self.interval
+        self._previous = step
+        if crossed or step >= self.total_steps:
             return self.take()
         return None
 

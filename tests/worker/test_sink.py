@@ -5,13 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlcore.spec import TrainSpec
-from rlcore.trainer import train
+from rlcore.trainer import last_checkpoint_step, train
 from tests.conftest import TINY_SPEC
 from worker.runner import thinner_for
-from worker.sink import BufferedSink, Point
+from worker.sink import BufferedSink, Point, Thinner
 
-# 3,000 steps of 8: 375 updates, so 375 points without a cap.
-SPEC = {**TINY_SPEC, "total_steps": 3000, "num_envs": 2, "rollout_length": 4, "checkpoint_interval": 1000}
+# A2C, 3,000 steps of 2 x 4: 375 updates, so 375 points without a cap.
+SPEC = {
+    **TINY_SPEC,
+    "algo": "a2c",
+    "total_steps": 3000,
+    "num_envs": 2,
+    "rollout_length": 4,
+    "checkpoint_interval": 1000,
+}
 CAP = 50
 
 
@@ -60,7 +67,7 @@ def test_a_resumed_thinned_job_stores_the_same_points(tmp_path: Path) -> None:
     # Stopped mid-way (as a worker shutdown does: checkpoint, then resume from it).
     out = tmp_path / "resumed"
     before = trained(spec, out, BufferedSink(thinner_for(spec, CAP)), stop_at=1300)
-    after = trained(spec, out, BufferedSink(thinner_for(spec, CAP)))
+    after = trained(spec, out, BufferedSink(thinner_for(spec, CAP, last_checkpoint_step(out) or 0)))
     stored = {step: values for step, values in before + after}  # keyed by step, as the database is
     # The stop adds one point (the updates folded up to the checkpoint); the rest are the same steps.
     assert set(stored) - {step for step, _ in straight} <= {before[-1][0]}
@@ -73,3 +80,15 @@ def test_a_job_under_the_cap_stores_every_update() -> None:
     spec = TrainSpec.model_validate(SPEC)
     assert thinner_for(spec, 100_000).stride == 1
     assert thinner_for(spec, CAP).stride > 1
+
+
+def test_updates_of_uneven_size_are_thinned_by_steps() -> None:
+    # Stride 4 of 10-step updates: a point each time the step passes a multiple of 40.
+    thinner = Thinner(stride=4, batch=10, total_steps=200)
+    steps = [10, 25, 38, 55, 80, 81, 130, 200]
+    stored = [p[0] for s in steps if (p := thinner.add(s, {"charts/episodes": 1.0})) is not None]
+    assert stored == [55, 80, 130, 200]
+    # Resumed at step 38 (its checkpoint), the same steps are stored after it.
+    resumed = Thinner(stride=4, batch=10, total_steps=200, start_step=38)
+    again = [p[0] for s in steps[3:] if (p := resumed.add(s, {"charts/episodes": 1.0})) is not None]
+    assert again == [55, 80, 130, 200]
