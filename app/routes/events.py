@@ -125,7 +125,7 @@ def _format(event: str, event_id: str, data: str) -> str:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "status, metrics and end events"},
-        429: {"description": "The user has the most event streams open that one user may"},
+        **error_responses(429, d429="The user has the most event streams open that one user may"),
     },
 )
 async def job_events(

@@ -160,7 +160,7 @@ def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
     "/{job_id}/retry",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Job,
-    responses=error_responses(404, 429, 503),
+    responses=error_responses(404, 409, 429, 503, d409="The job is queued or running"),
 )
 def retry_job(
     job_id: str, user: UserDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep

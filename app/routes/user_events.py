@@ -129,7 +129,7 @@ def _poll(settings: Settings, watch: Watch) -> list[tuple[str, str]]:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "job and points events"},
-        429: {"description": "The user has the most event streams open that one user may"},
+        **error_responses(429, d429="The user has the most event streams open that one user may"),
     },
 )
 async def user_events(
