@@ -19,6 +19,7 @@ stream to one group's jobs.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from app.services import job_out
 from app.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["events"], responses=error_responses(401, 403, 404, 422))
+COALESCE_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
 ACTIVE = (JobStatus.queued, JobStatus.running)
 
@@ -177,6 +179,9 @@ async def user_events(
                     last_sent = time.monotonic()
                 if not await subscription.wait(SAFETY_SECONDS):
                     return  # the server is stopping
+                # Changes within COALESCE_SECONDS go out as one event per job (a job's
+                # queued-then-running, a group's burst): one read, and the table's one refresh.
+                await asyncio.sleep(COALESCE_SECONDS)
         finally:
             subscription.close()
 

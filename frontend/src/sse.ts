@@ -70,7 +70,8 @@ export function openStream(path: string, handlers: StreamHandlers): () => void {
     if (parser.lastEventId !== null) headers["Last-Event-ID"] = parser.lastEventId;
     const response = await fetch(path, { headers, signal: controller.signal, cache: "no-store" });
     if (response.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
-    if (!response.ok || !response.body) return response.status >= 500; // 4xx: give up
+    // 429 (too many streams open): try again later; any other 4xx: give up.
+    if (!response.ok || !response.body) return response.status >= 500 || response.status === 429;
     handlers.onState?.(true);
     failures = 0;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
