@@ -139,9 +139,9 @@ class PgListener(threading.Thread):
                     connection.execute(f"LISTEN {CHANGES_CHANNEL}")
                     self.listening.set()
                     while not self.stopping.is_set():
-                        payloads = [n.payload for n in connection.notifies(timeout=0.5, stop_after=1000)]
-                        if payloads:
-                            self.deliver(payloads)
+                        # Each notification as it comes; the timeout only re-checks `stopping`.
+                        for notification in connection.notifies(timeout=0.5):
+                            self.deliver([notification.payload])
             except Exception:  # the database went away: polling covers it until we are back
                 self.listening.clear()
                 log.exception("hub listener lost its connection; reconnecting")
