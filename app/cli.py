@@ -156,10 +156,25 @@ def worker_command(
     data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
 ) -> None:
     """Run a Celery worker that trains queued jobs (migrations are applied at start)."""
-    settings = _settings(data_dir)
-    from worker.celery_app import app as celery
+    settings = _settings(data_dir)  # sets RLSERVE_DATA_DIR for the worker when --data-dir is given
+    argv = worker_command_line(settings, queues, concurrency, loglevel)
+    # The worker is a program of its own (`celery -A worker.celery_app`): this process becomes
+    # it, so signals reach Celery directly and the API package never imports the worker.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
 
-    celery.worker_main(worker_argv(settings, queues, concurrency, loglevel))
+
+def worker_command_line(settings: Any, queues: str, concurrency: int, loglevel: str) -> list[str]:
+    """`python -m celery -A worker.celery_app worker ...`: the worker as a process of its own."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        *worker_argv(settings, queues, concurrency, loglevel),
+    ]
 
 
 def start_worker_process(
@@ -167,14 +182,7 @@ def start_worker_process(
 ) -> subprocess.Popen:
     """A worker in its own process group (Ctrl-C reaches only `up`, which stops it), logging to `log_path`."""
     env = {**os.environ, "RLSERVE_DATA_DIR": str(settings.data_dir)}
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        *worker_argv(settings, queues, 1, loglevel),
-    ]
+    argv = worker_command_line(settings, queues, 1, loglevel)
     with log_path.open("ab") as log:
         return subprocess.Popen(
             argv,

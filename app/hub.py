@@ -5,7 +5,7 @@ they wait on a `Subscription` that the `Hub` wakes when something of theirs chan
 only then read what their client has not seen (the cursor logic stays in the routes, so
 Last-Event-ID resumes exactly as before). Where the changes come from:
 
-- PostgreSQL: the API and the workers NOTIFY on commit (`app.lifecycle.announce`); the
+- PostgreSQL: the API and the workers NOTIFY on commit (`app.job_states.announce`); the
   hub LISTENs on one connection of its own (`PgListener`) and wakes the streams at once.
 - Both: `ChangeFeed` asks the database once per `poll_seconds` (every 0.1 s on SQLite,
   1 s as a safety net on PostgreSQL) for new status events, new points and changed
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import session_scope
-from app.lifecycle import CHANGES_CHANNEL
+from app.job_states import CHANGES_CHANNEL
 from app.models import Job, JobEvent, JobStatus, MetricPoint
 
 log = logging.getLogger("rlserve.hub")

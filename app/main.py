@@ -25,7 +25,9 @@ from app.body_limit import BodySizeLimit
 from app.db import upgrade
 from app.hub import Hub, close_on_signals
 from app.prometheus import registry_for, start_metrics_server
-from app.routes import events, groups, jobs, meta, metrics, user_events
+from app.queue import celery_client
+from app.reaper import reap_once
+from app.routes import events, groups, jobs, meta, metrics, policy, user_events
 from app.settings import Settings
 
 log = logging.getLogger("rlserve.api")
@@ -108,9 +110,7 @@ async def _on_unexpected_error(request: Request, error: Exception) -> JSONRespon
 
 
 async def _reaper_loop(settings: Settings, celery: Any, interval: float) -> None:
-    """Re-queue jobs whose worker stopped beating (see worker/reaper.py)."""
-    from worker.reaper import reap_once
-
+    """Re-queue jobs whose worker stopped beating (see app/reaper.py)."""
     while True:
         try:
             await run_in_threadpool(reap_once, settings, celery)
@@ -121,8 +121,6 @@ async def _reaper_loop(settings: Settings, celery: Any, interval: float) -> None
 
 def create_app(settings: Settings | None = None, *, reaper: bool = True) -> FastAPI:
     """The API for `settings` (default: from the environment). Migrations run at start."""
-    from worker.celery_app import create_celery
-
     settings = settings or Settings.from_env()
     logredact.install()
 
@@ -156,14 +154,14 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.celery = create_celery(settings)
+    app.state.celery = celery_client(settings)  # sends tasks by name; the worker is not imported
     app.state.hub = Hub(settings.database_url, settings.max_streams_per_user)
     app.state.server_errors = []
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)  # outermost: sees every reply
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected_error)
-    for module in (jobs, metrics, events, user_events, groups, meta):
+    for module in (jobs, metrics, policy, events, user_events, groups, meta):
         app.include_router(module.router)
 
     frontend = Path(os.environ.get("RLSERVE_FRONTEND_DIR", FRONTEND_DIST))

@@ -190,7 +190,11 @@ class MetricPoint(Base):
 
 
 class Artifact(Base):
-    """A file the worker left in the job's folder: policies and checkpoints. Paths are ours, relative."""
+    """A file the worker left in the job's folder: policies and checkpoints.
+
+    No path is stored: each kind has a fixed place in `Settings.job_dir(job_id)`, which is
+    how the routes find the files (worker/attempt.py lists them).
+    """
 
     __tablename__ = "artifacts"
     __table_args__ = (UniqueConstraint("job_id", "kind", name="uq_artifacts_job_kind"),)
@@ -198,7 +202,6 @@ class Artifact(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))  # policy, best_policy, checkpoint
-    relpath: Mapped[str] = mapped_column(String(255))
     step: Mapped[int] = mapped_column(BigInteger)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

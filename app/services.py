@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from app import schemas
 from app.auth import CurrentUser
-from app.lifecycle import enqueue, queue_for_device, record_status
+from app.job_states import record_status
 from app.models import Group, Job, JobStatus, JobTag
+from app.queue import enqueue, queue_for_device
 from app.quotas import reserve_active_jobs
 from app.settings import Settings
 from rlcore.spec import TrainSpec

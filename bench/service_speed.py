@@ -300,10 +300,10 @@ def stored_points(stack: Stack, job_id: str) -> list[StoredPoint]:
 def seed_big_job(stack: Stack, n_points: int) -> str:
     """A finished job with `n_points` metric points, written straight to the database."""
     from app.db import session_scope
-    from app.lifecycle import record_status
+    from app.job_states import record_status
     from app.models import Job, JobStatus
     from rlcore.spec import TrainSpec
-    from worker.lifecycle import insert_points
+    from worker.attempt import insert_points
 
     spec = TrainSpec.model_validate({**SPEC, "total_steps": n_points * 64})
     with session_scope(stack.settings.database_url) as session:
@@ -496,7 +496,7 @@ def bench_sink(stack: Stack, cfg: Config) -> list[Row]:
 def insert_capacity(stack: Stack, batches: int = 40, batch: int = 64) -> Row:
     """How many points/s the worker's insert path (insert_points, one transaction per batch) takes."""
     from app.db import session_scope
-    from worker.lifecycle import insert_points
+    from worker.attempt import insert_points
 
     job_id = seed_big_job(stack, 1)
     started = time.perf_counter()

@@ -8,11 +8,12 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
-from app.lifecycle import enqueue, record_status
+from app.job_states import record_status
 from app.models import JobStatus
+from app.queue import enqueue
 from app.quotas import point_stride
 from app.settings import Settings
-from worker.lifecycle import Claim, claim_job, owned_job, register_artifacts
+from worker.attempt import Claim, claim_job, owned_job, register_artifacts
 from worker.shutdown import SHUTDOWN
 from worker.sink import BufferedSink, JobMonitor, Thinner
 

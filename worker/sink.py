@@ -20,7 +20,7 @@ from statistics import fmean
 
 from app.db import session_scope
 from app.settings import Settings
-from worker.lifecycle import Claim, heartbeat, insert_points
+from worker.attempt import Claim, heartbeat, insert_points
 from worker.shutdown import SHUTDOWN
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
 from app.db import forget_engines, upgrade
-from app.lifecycle import TASK_NAME
+from app.queue import TASK_NAME
+from app.reaper import reap_once
 from app.settings import Settings
 from worker import shutdown  # noqa: F401  (connects the graceful-stop signal handler)
 from worker.runner import execute_job
@@ -27,8 +28,6 @@ def run_job(self: object, job_id: str, user_id: int | None = None, queue: str | 
 def _on_worker_init(sender: object = None, **_: object) -> None:
     # Migrations at start; then one reaper pass, so a job whose worker was killed is
     # re-queued as soon as a worker comes back, not only when the API's reaper runs.
-    from worker.reaper import reap_once
-
     settings = (
         getattr(getattr(sender, "app", None), "conf", {}).get("rlserve_settings") or Settings.from_env()
     )

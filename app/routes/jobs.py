@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from app import schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
-from app.lifecycle import announce, record_status
+from app.job_states import announce, record_status
 from app.models import FINISHED, Job, JobStatus, JobTag, MetricPoint
 from app.quotas import check_spec
 from app.schemas import DB_INT_MAX, TAG_CHARS, error_responses

@@ -1,23 +1,21 @@
-"""`/api/jobs/{id}/metrics` (downsampled curves, or CSV) and `/api/jobs/{id}/policy` (downloads)."""
+"""`/api/jobs/{id}/metrics`: a job's curves, downsampled, or CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from enum import StrEnum
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response
 
 from app import schemas
 from app.auth import UserDep
-from app.checkpoint_policy import export_from_checkpoint
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep
 from app.downsample import minmax_indices
 from app.metrics_series import CACHE, SeriesTable, decode_rows, dumps, fetch_rows, finished_table, series_json
-from app.models import FINISHED, JobStatus
+from app.models import FINISHED
 from app.schemas import DB_INT_MAX, error_responses
 from app.services import get_owned_job
 
@@ -28,16 +26,6 @@ DEFAULT_MAX_POINTS = 1000
 class MetricsFormat(StrEnum):
     json = "json"
     csv = "csv"
-
-
-class PolicyFormat(StrEnum):
-    safetensors = "safetensors"
-    onnx = "onnx"
-
-
-class PolicyWhich(StrEnum):
-    final = "final"
-    best = "best"
 
 
 @router.get(
@@ -130,67 +118,4 @@ def _csv(job_id: str, table: SeriesTable, keys: list[str], max_points: int) -> R
         buffer.getvalue(),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="job-{job_id}-metrics.csv"'},
-    )
-
-
-@router.get(
-    "/{job_id}/policy",
-    response_class=Response,
-    responses={
-        200: {"content": {"application/zip": {}}, "description": "policy file + policy.json"},
-        **error_responses(409, d409="No policy yet (and, for a job that runs, no checkpoint yet)"),
-    },
-)
-def get_policy(
-    job_id: str,
-    user: UserDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    format: Annotated[PolicyFormat, Query()] = PolicyFormat.safetensors,
-    which: Annotated[
-        PolicyWhich, Query(description="final, or best (best mean return).")
-    ] = PolicyWhich.final,
-) -> Response:
-    """A zip with the policy (safetensors weights or ONNX) and its JSON config.
-
-    While the job is queued or running, `final` is the policy of its last checkpoint
-    (the file name says its step; policy.json's metadata has `from_checkpoint: true`).
-
-    Unzip and load with `rlcore.export.load_policy(folder)`, or run policy.onnx in onnxruntime.
-    """
-    job = get_owned_job(session, user, job_id)
-    kind = "policy" if which == PolicyWhich.final else "best_policy"
-    files = ["policy.json", f"policy.{format.value}"]
-    label = which.value
-    # The folder comes from the job's id in the database and fixed file names: no user input.
-    if any(a.kind == kind for a in job.artifacts):
-        folder = settings.job_dir(job.id) / ("best" if which == PolicyWhich.best else "")
-    elif which == PolicyWhich.final and job.status in (JobStatus.queued, JobStatus.running):
-        # Not finished yet: the policy as of the last checkpoint, exported now.
-        exported = export_from_checkpoint(settings.job_dir(job.id))
-        if exported is None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"job {job.id} ({job.status}) has no checkpoint yet; try later"
-            )
-        folder, step = exported
-        label = f"step{step}"
-    else:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"job {job.id} ({job.status}) has no {which.value} policy yet"
-        )
-    missing = [name for name in files if not (folder / name).is_file()]
-    if missing:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id}: {', '.join(missing)} not available")
-    buffer = io.BytesIO()
-    try:
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in files:
-                archive.write(folder / name, arcname=name)
-    except FileNotFoundError:  # a newer checkpoint's export replaced these files just now
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id}: policy changed; try again") from None
-    filename = f"job-{job.id}-{label}-{format.value}.zip"
-    return Response(
-        buffer.getvalue(),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

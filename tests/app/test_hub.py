@@ -6,7 +6,7 @@ import asyncio
 
 from app.db import get_sessionmaker, session_scope, upgrade
 from app.hub import Hub
-from app.lifecycle import announce
+from app.job_states import announce
 from tests.conftest import _create_pg_database
 
 WAIT = 30.0  # a bound for a broken hub, not a speed target

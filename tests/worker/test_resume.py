@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from app.db import session_scope
 from app.models import Job, utcnow
+from app.reaper import reap_once
 from rlcore.trainer import last_checkpoint_step
 from tests.conftest import Stack
-from worker.lifecycle import Claim, heartbeat
-from worker.reaper import reap_once
+from worker.attempt import Claim, heartbeat
 
 
 def test_sigkill_mid_job_resumes_from_checkpoint(stack: Stack) -> None:

@@ -1,4 +1,4 @@
-"""Worker-side database operations: claim a job, heartbeat, write points, finish.
+"""What a worker writes while it runs one attempt of a job: claim it, heartbeat, points, artifacts.
 
 Every write that matters is conditional on the attempt that owns the job, so a worker
 that was presumed dead (and whose job was re-queued) cannot overwrite its successor.
@@ -15,9 +15,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.lifecycle import announce, record_status
+from app.job_states import announce, record_status
 from app.models import Artifact, Job, JobStatus, MetricPoint, as_utc, utcnow
 from app.settings import Settings
+
+# Where the trainer leaves each kind of artifact in the job's folder (rlcore.trainer's layout);
+# the policy route reads the same places.
+ARTIFACT_FILES = {
+    "policy": "policy.safetensors",
+    "best_policy": "best/policy.safetensors",
+    "checkpoint": "checkpoints/last.pt",
+}
 
 
 @dataclass(frozen=True)
@@ -173,20 +181,13 @@ def owned_job(session: Session, claim: Claim) -> Job | None:
 def register_artifacts(session: Session, job: Job, settings: Settings, step: int) -> None:
     """Record the policy and checkpoint files the trainer left in the job's folder."""
     folder = settings.job_dir(job.id)
-    found = {
-        "policy": "policy.safetensors",
-        "best_policy": "best/policy.safetensors",
-        "checkpoint": "checkpoints/last.pt",
-    }
     existing = {a.kind: a for a in job.artifacts}
-    for kind, relpath in found.items():
+    for kind, relpath in ARTIFACT_FILES.items():
         path = folder / relpath
         if not path.is_file():
             continue
         artifact = existing.get(kind)
         if artifact is None:
-            job.artifacts.append(
-                Artifact(kind=kind, relpath=relpath, step=step, size_bytes=path.stat().st_size)
-            )
+            job.artifacts.append(Artifact(kind=kind, step=step, size_bytes=path.stat().st_size))
         else:
             artifact.step, artifact.size_bytes, artifact.created_at = step, path.stat().st_size, utcnow()

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.db import session_scope
-from app.lifecycle import enqueue, record_status
+from app.job_states import record_status
 from app.models import Job, JobStatus, utcnow
+from app.queue import enqueue
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

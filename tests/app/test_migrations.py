@@ -1,0 +1,70 @@
+"""Migration 0003 drops `artifacts.relpath` on SQLite and PostgreSQL, keeping the rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
+
+from app.db import MIGRATIONS, get_engine, session_scope, upgrade
+from app.models import utcnow
+from tests.conftest import _create_pg_database
+
+
+def _downgrade(url: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine_url"] = url
+    command.downgrade(config, revision)
+
+
+def _columns(url: str) -> set[str]:
+    return {c["name"] for c in inspect(get_engine(url)).get_columns("artifacts")}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migration_0003_drops_relpath_and_keeps_artifacts(backend: str, tmp_path: Path) -> None:
+    if backend == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'old.db'}", lambda: None
+    else:
+        url, drop = _create_pg_database()
+    try:
+        upgrade(url, "0002")
+        now = utcnow()
+        with session_scope(url) as session:
+            session.execute(
+                text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now}
+            )
+            session.execute(
+                text(
+                    "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
+                    " attempts, created_at, last_step, points_written)"
+                    " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0)"
+                ),
+                {"t": now},
+            )
+            session.execute(
+                text(
+                    "INSERT INTO artifacts (job_id, kind, relpath, step, size_bytes, created_at)"
+                    " VALUES ('j1', 'best_policy', 'best/policy.safetensors', 10, 123, :t)"
+                ),
+                {"t": now},
+            )
+        upgrade(url)
+        get_engine(url).dispose()  # the inspector must see the new table, not a cached connection's
+        assert "relpath" not in _columns(url)
+        with session_scope(url) as session:
+            rows = session.execute(text("SELECT job_id, kind, step, size_bytes FROM artifacts")).all()
+        assert [tuple(r) for r in rows] == [("j1", "best_policy", 10, 123)]
+
+        get_engine(url).dispose()
+        _downgrade(url, "0002")
+        get_engine(url).dispose()
+        with session_scope(url) as session:
+            relpaths = session.execute(text("SELECT relpath FROM artifacts")).scalars().all()
+        assert relpaths == ["best/policy.safetensors"]
+    finally:
+        drop()
