@@ -271,3 +271,28 @@ def test_the_production_command_never_logs_a_token(tmp_path: Path) -> None:
     assert '"GET /api/me?token=[redacted] HTTP/1.1"' in out, out
     assert '"GET /?token=[redacted] HTTP/1.1" 200' in out, out
     assert token not in out and token[4:] not in out, out
+
+
+def test_worker_command_becomes_the_celery_worker_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`rlserve worker` execs `python -m celery -A worker.celery_app worker`: same pid, its own program."""
+    log_path = tmp_path / "worker.out"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*RLSERVE, "worker", "--queues", "cpu"],
+            env=_up_env(tmp_path / "data"),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while f"rlserve-{process.pid}@" not in log_path.read_text() or " ready." not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[1:5] == [b"-m", b"celery", b"-A", b"worker.celery_app"], argv
+        assert b"app.cli" not in b" ".join(argv), argv
+    finally:
+        code = _stop(process, signal.SIGTERM)
+    assert code == 0, log_path.read_text()
