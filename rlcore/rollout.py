@@ -237,8 +237,7 @@ class RolloutCollector:
         self.episode_return += reward
         self.episode_length += 1
         finished = [
-            Episode(float(self.episode_return[i]), int(self.episode_length[i]))
-            for i in np.flatnonzero(done)
+            Episode(float(self.episode_return[i]), int(self.episode_length[i])) for i in np.flatnonzero(done)
         ]
         self.episode_return[done] = 0.0
         self.episode_length[done] = 0
