@@ -105,6 +105,10 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
     ),
   );
 
+  // New jobs a list request is already scheduled or running for: their next events
+  // (running, progress) must not ask for the list again before it arrives.
+  const requested = new Set<string>();
+
   /** Fetch the list; one request at a time, and one more if asked meanwhile. */
   function refresh(): Promise<void> {
     window.clearTimeout(timer);
@@ -112,9 +116,11 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
       again = true;
       return loading;
     }
+    const asked = [...requested];
     loading = (async () => {
       try {
         jobs = (await listJobs(filters)).items;
+        for (const id of asked) requested.delete(id);
         if (stopped) return;
         render(message);
         renderRows(tbody, jobs, selected, onSelect);
@@ -139,6 +145,8 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
       renderRows(tbody, jobs, selected, onSelect);
     } else if (index >= 0 || wanted) {
       // A new job, or one that no longer matches the filters: the server decides the page.
+      if (index < 0 && requested.has(job.id)) return;
+      if (index < 0) requested.add(job.id);
       window.clearTimeout(timer);
       timer = window.setTimeout(refresh, NEW_JOB_REFRESH_MS);
     }
