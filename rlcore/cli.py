@@ -1,4 +1,8 @@
-"""`rlserve train` and `rlserve eval`: run rlcore from the command line, no service needed."""
+"""`rlserve train` and `rlserve eval`: run rlcore from the command line, no service needed.
+
+torch and onnx are imported inside the commands: `rlserve` registers these commands on
+every start, and `rlserve token list` should not wait seconds for them.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from rlcore.export import load_policy
 from rlcore.metrics import FanOut, JsonlSink
 from rlcore.progress import format_return, training_progress
-from rlcore.run import SpecMismatchError
 from rlcore.spec import TrainSpec
-from rlcore.trainer import last_checkpoint_step, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(stderr=True)
@@ -68,6 +69,9 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder; resumes if it holds a checkpoint.")],
 ) -> None:
     """Train a policy; writes spec, metrics, checkpoints and the exported policy to OUT."""
+    from rlcore.run import SpecMismatchError
+    from rlcore.trainer import last_checkpoint_step, train
+
     spec = load_spec_or_exit(spec_path)
     out.mkdir(parents=True, exist_ok=True)
     metrics_file = JsonlSink(out / "metrics.jsonl")
@@ -106,6 +110,7 @@ def eval_command(
     """Play EPISODES episodes with an exported policy and print the mean and std of the return."""
     from rlcore.envs import ENVS
     from rlcore.evaluate import run_episodes
+    from rlcore.export import load_policy
 
     try:
         policy = load_policy(run_dir, seed=seed)

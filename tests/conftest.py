@@ -90,16 +90,24 @@ class WorkerProcess:
             "PYTHONPATH": str(ROOT),
         }
 
-    def start(self) -> None:
+    def start(self, timeout: float = 120) -> None:
+        """Start the worker and wait until Celery says it consumes (imports take a while
+        on a loaded machine; a test's own timeouts should not pay for them)."""
         from app.cli import worker_argv
 
         argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
         argv += worker_argv(self.settings, "cpu,gpu", 1, "info")
+        seen = len(self.log())
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             argv, env=self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.log()[seen:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not become ready:\n{self.log()[seen:][-4000:]}")
+            time.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool child at once, as an OOM killer or a power cut would."""

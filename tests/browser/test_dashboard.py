@@ -9,8 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_api
 
-# Tiny jobs: a few seconds each on one CPU worker.
+# Tiny jobs: a few seconds each on one CPU worker (2 epochs: these jobs need curves, not skill).
 TINY = {
     "algo": "ppo",
     "model": "mlp",
@@ -18,13 +19,24 @@ TINY = {
     "num_envs": 4,
     "rollout_length": 32,
     "minibatches": 2,
+    "epochs": 2,
 }
 BADGE = "document.querySelector('.title-row .badge')?.dataset.status"
 POINTS = "Number(document.querySelector('.panel.main .chart')?.dataset.points)"
 
 
-def wait_status(page, status: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_function(f"{BADGE} === '{status}'", timeout=timeout * 1000)
+def wait_status(page, server, status: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the page's badge to show `status`; on a timeout, say what the API and the worker saw."""
+    try:
+        page.wait_for_function(f"{BADGE} === '{status}'", timeout=timeout * 1000)
+    except playwright_api.TimeoutError:
+        job_id = page.url.rsplit("/", 1)[1]
+        job = server.client().get(f"/api/jobs/{job_id}").json()
+        shown = page.evaluate(BADGE)
+        raise AssertionError(
+            f"the page shows {shown!r}, not {status!r}, after {timeout} s; the API has {job}\n"
+            f"--- worker log ---\n{server.worker.log()[-4000:]}"
+        ) from None
 
 
 def wait_points_above(page, n: int, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -64,18 +76,19 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tm
     page.fill("#f-num_envs", "4")
     page.click("summary")
     page.fill("#f-rollout_length", "32")
+    page.fill("#f-epochs", "2")
     page.select_option("#f-encoder", "none")  # a named choice: a select, not a number box
     page.click("button[type=submit]")
 
     page.wait_for_url("**/#/jobs/*")
     job_id = page.url.rsplit("/", 1)[1]
     # The curve gains points while the job runs: pushed over SSE, no reload.
-    wait_status(page, "running")
+    wait_status(page, server, "running")
     wait_points_above(page, 0)
     first = int(page.locator(".panel.main .chart").get_attribute("data-points"))
     wait_points_above(page, first)
     assert page.locator(".live").get_attribute("data-state") == "on"
-    wait_status(page, "succeeded")
+    wait_status(page, server, "succeeded")
     job = succeeded(server, job_id)
     assert job["latest_metrics"]
     assert job["spec"]["encoder"] == "none"
@@ -144,10 +157,10 @@ def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type:
         spec = {**TINY, "env_id": "CartPole-v1", "total_steps": 5_000_000}
         job = client.post("/api/jobs", json={"spec": spec, "name": "to-cancel"}).json()
     page.goto(f"{server.url}/#/jobs/{job['id']}")
-    wait_status(page, "running")
+    wait_status(page, server, "running")
     wait_points_above(page, 0)
     page.click("[data-action=cancel]")
-    wait_status(page, "cancelled", timeout=20)
+    wait_status(page, server, "cancelled", timeout=20)
     assert page.locator("[data-action=retry]").is_enabled()
 
 

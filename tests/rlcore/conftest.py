@@ -35,7 +35,7 @@ def sink() -> RecordingSink:
     return RecordingSink()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_spec() -> Callable[..., TrainSpec]:
     """A spec with overrides; CPU so that results do not depend on the machine."""
 
