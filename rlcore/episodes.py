@@ -76,8 +76,11 @@ class EpisodeCollector(RolloutCollector):
         device: torch.device,
         seed: int,
         clip_rewards: bool = False,
+        bf16: bool = False,
     ) -> None:
-        super().__init__(envs, policy, device, seed, bootstrap_truncated=False, clip_rewards=clip_rewards)
+        super().__init__(
+            envs, policy, device, seed, bootstrap_truncated=False, clip_rewards=clip_rewards, bf16=bf16
+        )
         self.version = 0
         self._open: list[dict[str, list[torch.Tensor]]] = [self._empty() for _ in range(self.num_envs)]
         self._open_version = [0] * self.num_envs
