@@ -8,6 +8,7 @@ import torch
 
 from rlcore import distributions
 from rlcore.envs import make_vec_env
+from rlcore.episodes import EpisodeCollector, pack_episodes
 from rlcore.models import build_policy, policy_config
 from rlcore.returns import discounted_returns, gae
 from rlcore.rollout import RolloutCollector
@@ -235,3 +236,20 @@ def test_a_cnn_gru_collector_resumes_exactly_from_a_checkpoint(pixel_env, tmp_pa
     assert again.obs.dtype == torch.uint8
     assert again.episodes == straight.episodes and resumed.global_step == first.global_step
     assert straight.states.abs().sum() > 0 and straight.episode_starts[1:].any()
+
+
+def test_whole_pixel_episodes_stay_uint8_and_report_games(pixel_env) -> None:
+    """REINFORCE's collector: uint8 frames through pack_episodes; rewards clipped, games raw."""
+    envs = pixel_env(3, frame_stack=1, size=36, lives=2, episodic_life=True)
+    torch.manual_seed(0)
+    policy = build_policy(policy_config("gru", (1, 36, 36), 6, 16, 1, 1))
+    collector = EpisodeCollector(envs, policy, torch.device("cpu"), seed=0, clip_rewards=True)
+    batch = collector.collect_episodes(40)
+    assert all(e.obs.dtype == torch.uint8 for e in batch.episodes)
+    assert all(set(e.rewards.unique().tolist()) <= {-1.0, 0.0, 1.0} for e in batch.episodes)
+    assert [(e.ret, e.length) for e in batch.finished] == envs.games
+    packed = pack_episodes(batch, policy.initial_state(1), gamma=0.99)
+    assert packed.obs.dtype == torch.uint8
+    logits, _, _ = policy(packed.obs, packed.initial_states, packed.episode_starts)
+    replayed = distributions.log_prob(logits, packed.actions)
+    assert ((replayed - packed.logprobs).abs() * packed.fresh).max() < 1e-5
