@@ -69,8 +69,18 @@ _FIELDS = ("obs", "actions", "logprobs", "rewards")
 class EpisodeCollector(RolloutCollector):
     """A rollout collector that hands out whole episodes. No critic, so nothing is bootstrapped."""
 
-    def __init__(self, envs: VectorEnv, policy: ActorCritic, device: torch.device, seed: int) -> None:
-        super().__init__(envs, policy, device, seed, bootstrap_truncated=False)
+    def __init__(
+        self,
+        envs: VectorEnv,
+        policy: ActorCritic,
+        device: torch.device,
+        seed: int,
+        clip_rewards: bool = False,
+        bf16: bool = False,
+    ) -> None:
+        super().__init__(
+            envs, policy, device, seed, bootstrap_truncated=False, clip_rewards=clip_rewards, bf16=bf16
+        )
         self.version = 0
         self._open: list[dict[str, list[torch.Tensor]]] = [self._empty() for _ in range(self.num_envs)]
         self._open_version = [0] * self.num_envs

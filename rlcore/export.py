@@ -14,12 +14,16 @@
   ============  ==========================  =============================================
   name          shape (float32)             present
   ============  ==========================  =============================================
-  obs           (batch, *obs_shape)         always
+  obs           (batch, *obs_shape)         always (uint8 for pixel policies, see below)
   state         (batch, *state_shape)       recurrent policies only
   logits        (batch, num_actions)        always
   value         (batch,)                    always
   state_out     (batch, *state_shape)       recurrent policies only
   ============  ==========================  =============================================
+
+  A pixel policy (``encoder`` ``cnn``, ``obs_shape`` (C, H, W)) takes the raw uint8
+  frames, exactly as the trainer stored them; the scaling to [0, 1] is inside the
+  graph. ``onnx.dtypes`` in policy.json names every input's and output's dtype.
 
   ``batch`` is dynamic: one file serves 1 env or 1000. The state is batch-first, exactly
   as `ActorCritic` holds it: (B, layers, H) for ``gru``, (B, 2 * layers, H) for
@@ -110,7 +114,7 @@ class _OnnxStep(nn.Module):
         batch = obs.shape[0]
         if state is None:
             # Stateless cores still take a (B, 0)-sized state argument.
-            state = obs.new_zeros((batch, *self.policy.state_shape))
+            state = torch.zeros((batch, *self.policy.state_shape), device=obs.device)
         starts = torch.zeros((1, batch), dtype=torch.bool, device=obs.device)
         logits, value, new_state = self.policy(obs.unsqueeze(0), state, starts)
         if self.recurrent:
@@ -136,8 +140,13 @@ def _quiet_legacy_exporter() -> Iterator[None]:
         yield
 
 
+def obs_dtype(config: dict[str, Any]) -> np.dtype:
+    """The dtype a policy's observations come in: uint8 frames for `cnn`, else float32."""
+    return np.dtype(np.uint8 if config.get("encoder") == "cnn" else np.float32)
+
+
 def _onnx_io(policy: ActorCritic, config: dict[str, Any]) -> dict[str, Any]:
-    """Names and shapes of the ONNX graph's inputs and outputs ("batch" is dynamic)."""
+    """Names, shapes and dtypes of the ONNX graph's inputs and outputs ("batch" is dynamic)."""
     obs = ["batch", *config["obs_shape"]]
     state = ["batch", *policy.state_shape]
     inputs: dict[str, list[Any]] = {"obs": obs}
@@ -148,7 +157,8 @@ def _onnx_io(policy: ActorCritic, config: dict[str, Any]) -> dict[str, Any]:
     if policy.is_recurrent:
         inputs["state"] = state
         outputs["state_out"] = state
-    return {"opset": ONNX_OPSET, "inputs": inputs, "outputs": outputs}
+    dtypes = {name: "float32" for name in [*inputs, *outputs]} | {"obs": obs_dtype(config).name}
+    return {"opset": ONNX_OPSET, "inputs": inputs, "outputs": outputs, "dtypes": dtypes}
 
 
 def _export_onnx(policy: ActorCritic, config: dict[str, Any], path: Path) -> None:
@@ -168,7 +178,7 @@ def _export_onnx(policy: ActorCritic, config: dict[str, Any], path: Path) -> Non
     # Trace with a batch of 2, not 1: a size-1 dimension can be specialised by the
     # tracer (broadcasting), and the batch must stay dynamic.
     example_batch = 2
-    obs = torch.zeros(example_batch, *config["obs_shape"])
+    obs = torch.from_numpy(np.zeros((example_batch, *config["obs_shape"]), obs_dtype(config)))
     io = _onnx_io(policy, config)
     args: tuple[torch.Tensor, ...] = (obs,)
     if step.recurrent:
@@ -299,7 +309,8 @@ class LoadedPolicy:
     either one env's, shape ``obs_shape`` (returns a Python int), or a batch of envs,
     shape ``(batch, *obs_shape)`` (returns an int64 array of shape (batch,)). For a
     vectorised env, pass ``episode_starts`` (or call `reset_rows`) with the envs whose
-    episode just started, so only their memory is zeroed.
+    episode just started, so only their memory is zeroed. A pixel policy takes the raw
+    uint8 frames (C, H, W) as the trainer saw them.
     """
 
     def __init__(
@@ -316,6 +327,7 @@ class LoadedPolicy:
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
         self._obs_shape = tuple(config["obs_shape"])
+        self._obs_dtype = obs_dtype(config)
         # None until the first step: the batch size is then taken from the observations.
         self._state: torch.Tensor | None = None
 
@@ -354,7 +366,7 @@ class LoadedPolicy:
         self, obs: np.ndarray, episode_starts: np.ndarray | list[bool] | bool | None
     ) -> tuple[torch.Tensor, bool]:
         """Advance the memory one step; returns (logits (B, A), whether obs was batched)."""
-        obs_array = np.asarray(obs, dtype=np.float32)
+        obs_array = np.asarray(obs, dtype=self._obs_dtype)
         if obs_array.shape == self._obs_shape:
             batched = False
             obs_array = obs_array[None]

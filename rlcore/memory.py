@@ -13,8 +13,15 @@ update's copies of it (advantages, chunked sequences, minibatches), what one
 minibatch's forward pass keeps for the backward, and the model's parameters with their
 gradients, Adam's two moments and the best weights the trainer keeps. The activation
 figures per step follow the code (`rlcore/models/recurrence.py` on the CPU, the window
-unroll in `WindowCore`), rounded up; tests/rlcore/test_memory.py checks the whole
-estimate against the measured peak of real updates.
+unroll in `WindowCore`, the Nature-CNN's feature maps for pixel observations), rounded
+up; tests/rlcore/test_memory.py checks the whole estimate against the measured peak of
+real updates.
+
+Observations are counted at the dtype the rollout stores them in: uint8 pixel frames at
+1 byte a value, everything else as float32 (`RolloutCollector`). The observation shape,
+dtype and number of actions come from `env_space_info`: from the env's `EnvInfo` where
+it states them (`obs_shape`, `obs_dtype`, `num_actions`), which spares building an
+Atari env wherever a spec is validated, otherwise from an env built once per id.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ if TYPE_CHECKING:
 LIMIT_ENV = "RLSERVE_MAX_JOB_MEMORY"
 DEFAULT_LIMIT = 4 * 2**30
 
-FLOAT = 4  # float32: observations, log-probs, values, rewards, states, activations
+FLOAT = 4  # float32: vector observations, log-probs, values, rewards, states, activations
 LONG = 8  # int64 actions
 BOOL = 1  # done and episode-start flags
 
@@ -72,14 +79,44 @@ def format_size(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class EnvSpaces:
+    """What the estimate needs of an env: its observations' shape and dtype, its actions."""
+
+    obs_shape: tuple[int, ...]
+    obs_dtype: str  # a numpy dtype name: "float32", "uint8"...
+    num_actions: int
+
+    @property
+    def obs_size(self) -> int:
+        return math.prod(self.obs_shape)
+
+    @property
+    def obs_bytes(self) -> int:
+        """Bytes of one stored observation: uint8 frames as they come, the rest as float32."""
+        return self.obs_size * (1 if self.obs_dtype == "uint8" else FLOAT)
+
+
 @functools.cache
-def env_spaces(env_id: str) -> tuple[tuple[int, ...], int]:
-    """(observation shape, number of actions) of an allowed env; built once per id."""
+def env_space_info(env_id: str) -> EnvSpaces:
+    """The spaces of an allowed env: from its EnvInfo when it states them, else built once per id."""
+    info = ENVS[env_id]
+    stated = [getattr(info, name, None) for name in ("obs_shape", "obs_dtype", "num_actions")]
+    if all(value is not None for value in stated):
+        shape, dtype, actions = stated
+        return EnvSpaces(tuple(shape), str(dtype), int(actions))
     envs = make_vec_env(env_id, 1, seed=0)
     try:
-        return tuple(envs.single_observation_space.shape), int(envs.single_action_space.n)
+        space = envs.single_observation_space
+        return EnvSpaces(tuple(space.shape), str(space.dtype), int(envs.single_action_space.n))
     finally:
         envs.close()
+
+
+def env_spaces(env_id: str) -> tuple[tuple[int, ...], int]:
+    """(observation shape, number of actions) of an allowed env."""
+    spaces = env_space_info(env_id)
+    return spaces.obs_shape, spaces.num_actions
 
 
 @dataclass(frozen=True)
@@ -132,30 +169,86 @@ def _join(names: list[str]) -> str:
 # --- the model ------------------------------------------------------------------------
 
 
-def _features(spec: TrainSpec, obs_size: int) -> int:
+# The Nature-CNN of `rlcore.models.encoders` (not imported: that loads torch wherever a
+# spec is validated; test_memory.py checks these against the built encoder).
+CNN_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))  # (out channels, kernel, stride)
+CNN_FEATURES = 512
+
+Obs = int | tuple[int, ...]  # an observation's shape, or the size of a vector one
+
+
+def _shape(obs: Obs) -> tuple[int, ...]:
+    return (obs,) if isinstance(obs, int) else tuple(obs)
+
+
+def encoder_kind(spec: TrainSpec, obs: Obs) -> str:
+    """The encoder `spec_policy_config` picks: `cnn` for (C, H, W) frames, else the spec's."""
+    return "cnn" if len(_shape(obs)) == 3 else spec.encoder
+
+
+def cnn_feature_maps(obs_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(channels, height, width) after each of the Nature-CNN's convolutions."""
+    _, height, width = obs_shape
+    maps = []
+    for channels, kernel, stride in CNN_CONVS:
+        height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        maps.append((channels, height, width))
+    return maps
+
+
+def _cnn_parameters(obs_shape: tuple[int, ...]) -> int:
+    channels, count = obs_shape[0], 0
+    for out_channels, kernel, _ in CNN_CONVS:
+        count += out_channels * (channels * kernel * kernel + 1)
+        channels = out_channels
+    return count + (math.prod(cnn_feature_maps(obs_shape)[-1]) + 1) * CNN_FEATURES
+
+
+def _cnn_floats(obs_shape: tuple[int, ...]) -> int:
+    """Floats per replayed step that the Nature-CNN keeps for, and makes in, the backward.
+
+    The float copy of the frames and its scaled copy (the first convolution's saved
+    input), then per feature map its convolution's output, the ReLU's saved output and
+    their gradients, plus the convolutions' unfolded inputs: 5 floats per feature-map
+    value, as measured on the CPU (tests/rlcore/test_memory.py); then the 512 features
+    with theirs.
+    """
+    maps = sum(math.prod(m) for m in cnn_feature_maps(obs_shape))
+    return 2 * math.prod(obs_shape) + 5 * maps + 4 * CNN_FEATURES
+
+
+def _features(spec: TrainSpec, obs: Obs) -> int:
     """Width of what the memory core reads: the encoder's output or the observation."""
-    return spec.hidden_size if spec.encoder == "dense" else obs_size
+    kind = encoder_kind(spec, obs)
+    if kind == "cnn":
+        return CNN_FEATURES
+    return spec.hidden_size if kind == "dense" else math.prod(_shape(obs))
 
 
-def state_size(spec: TrainSpec, obs_size: int) -> int:
+def state_size(spec: TrainSpec, obs: Obs) -> int:
     """Floats in one env's memory state (`MemoryCore.state_shape`)."""
     hidden, layers = spec.hidden_size, spec.num_layers
     return {
         "gru": layers * hidden,
         "lstm": 2 * layers * hidden,
-        "window": (spec.window_length - 1) * _features(spec, obs_size),
+        "window": (spec.window_length - 1) * _features(spec, obs),
     }.get(spec.model.value, 0)
 
 
-def parameter_count(spec: TrainSpec, obs_size: int, num_actions: int) -> int:
-    """Parameters of the policy `build_policy` makes for this spec."""
-    hidden, features = spec.hidden_size, _features(spec, obs_size)
+def parameter_count(spec: TrainSpec, obs: Obs, num_actions: int) -> int:
+    """Parameters of the policy `build_policy` makes for this spec, on observations `obs`
+    (a shape, or the size of a vector)."""
+    hidden, features = spec.hidden_size, _features(spec, obs)
 
     def rnn(gates: int, inputs: int, layers: int) -> int:
         first = gates * hidden * (inputs + hidden + 2)
         return first + (layers - 1) * gates * hidden * (2 * hidden + 2)
 
-    encoder = (obs_size + 1) * hidden if spec.encoder == "dense" else 0
+    encoder = {
+        "cnn": lambda: _cnn_parameters(_shape(obs)),
+        "dense": lambda: (math.prod(_shape(obs)) + 1) * hidden,
+        "none": lambda: 0,
+    }[encoder_kind(spec, obs)]()
     core = {
         "mlp": (features + 1) * hidden,
         "gru_cell": rnn(3, features, 1),
@@ -206,19 +299,28 @@ def _core_floats(spec: TrainSpec, features: int) -> int:
 
 def estimate(spec: TrainSpec) -> MemoryEstimate:
     """The memory a run of `spec` needs beyond the fixed cost of Python, torch and the envs."""
-    obs_shape, num_actions = env_spaces(spec.env_id)
-    obs_size, hidden = math.prod(obs_shape), spec.hidden_size
+    return estimate_for(spec, env_space_info(spec.env_id))
+
+
+def estimate_for(spec: TrainSpec, spaces: EnvSpaces) -> MemoryEstimate:
+    """`estimate` of `spec` on envs of these spaces."""
+    obs_shape, num_actions = spaces.obs_shape, spaces.num_actions
+    hidden = spec.hidden_size
     width, width_fields = _width(spec)
     if spec.algo.value == "reinforce":
-        held, copies, batch, batch_why = _episode_parts(spec, obs_size)
+        held, copies, batch, batch_why = _episode_parts(spec, spaces)
     else:
-        held, copies, batch, batch_why = _rollout_parts(spec, obs_size)
+        held, copies, batch, batch_why = _rollout_parts(spec, spaces)
     batch_steps = -(-batch // spec.minibatches)
 
     # The dense encoder keeps its ReLU output and gets a gradient; the heads send two
     # gradients into the core's output.
-    encoder_floats = 2 * hidden if spec.encoder == "dense" else 0
-    core_floats = _core_floats(spec, _features(spec, obs_size))
+    encoder_floats = {
+        "cnn": lambda: _cnn_floats(obs_shape),
+        "dense": lambda: 2 * hidden,
+        "none": lambda: 0,
+    }[encoder_kind(spec, obs_shape)]()
+    core_floats = _core_floats(spec, _features(spec, obs_shape))
     floats = encoder_floats + core_floats + 2 * hidden + 4 * num_actions + _LOSS_FLOATS
     activations = Part(
         "activations",
@@ -229,7 +331,7 @@ def estimate(spec: TrainSpec) -> MemoryEstimate:
         ("minibatches",),
     )
 
-    params = parameter_count(spec, obs_size, num_actions)
+    params = parameter_count(spec, obs_shape, num_actions)
     layered = spec.model.value in ("gru", "lstm")
     model = Part(
         "model",
@@ -242,20 +344,21 @@ def estimate(spec: TrainSpec) -> MemoryEstimate:
     return MemoryEstimate(held, copies, activations, model)
 
 
-def _rollout_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str]:
+def _rollout_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int, str]:
     """A2C and PPO: the rollout, its copies in the update, and the steps replayed."""
     envs, steps, chunk = spec.num_envs, spec.rollout_length, spec.chunk_length
-    state = state_size(spec, obs_size)
+    state = state_size(spec, spaces.obs_shape)
     chunks = envs * spec.chunks_per_env
     state_fields = _width(spec)[1] if state else ()
     # Shorter chunks mean more chunk-start states, in the rollout and in its copies.
     many_states = ("bptt_length",) if state and chunks > envs else ()
 
     # Exactly what RolloutCollector.collect(rollout_length, chunk_length) allocates.
-    per_step = obs_size * FLOAT + _ROLLOUT_STEP
+    per_step = spaces.obs_bytes + _ROLLOUT_STEP
     why = f"{envs} num_envs x {steps} rollout_length steps x {per_step} B"
     if state:
-        why += f", + {chunks:,} chunk-start states x {format_size(state * FLOAT)} ({_state_why(spec)})"
+        rows = _state_why(spec, spaces.obs_shape)
+        why += f", + {chunks:,} chunk-start states x {format_size(state * FLOAT)} ({rows})"
     rollout = Part(
         "rollout",
         envs * steps * per_step + chunks * state * FLOAT + envs * FLOAT,  # + the last values
@@ -272,7 +375,7 @@ def _rollout_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str
         why += f", + 2 x {chunks:,} chunk-start states (bptt_length {chunk})"
     copies = Part(
         "update copies",
-        2 * (padded * (obs_size * FLOAT + _SEQUENCE_STEP) + chunks * state * FLOAT)
+        2 * (padded * (spaces.obs_bytes + _SEQUENCE_STEP) + chunks * state * FLOAT)
         + 2 * envs * steps * FLOAT,  # + advantages and returns
         why,
         _BATCH_FIELDS + state_fields,
@@ -281,7 +384,7 @@ def _rollout_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str
     return rollout, copies, padded, f"{envs} num_envs x {steps} rollout_length"
 
 
-def _episode_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str]:
+def _episode_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int, str]:
     """REINFORCE (`rlcore.episodes`): the episodes held, their packed copies in the update,
     and the steps replayed.
 
@@ -295,10 +398,10 @@ def _episode_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str
     longest = ENVS[spec.env_id].max_episode_steps or steps
     batch = envs * (steps + longest + block)
     running = envs * (longest + 2 * block)
-    per_step = obs_size * FLOAT + _EPISODE_STEP
+    per_step = spaces.obs_bytes + _EPISODE_STEP
     held = Part(
         "episodes",
-        (batch + running) * per_step + envs * block * (obs_size * FLOAT + _ROLLOUT_STEP),
+        (batch + running) * per_step + envs * block * (spaces.obs_bytes + _ROLLOUT_STEP),
         f"up to {batch + running:,} steps of {envs} num_envs x ({steps} rollout_length + 2 x "
         f"{longest}-step episodes of {spec.env_id}) x {per_step} B",
         _BATCH_FIELDS,
@@ -308,7 +411,7 @@ def _episode_parts(spec: TrainSpec, obs_size: int) -> tuple[Part, Part, int, str
     # holds at least one whole episode, so they are small next to the activations.
     copies = Part(
         "update copies",
-        batch * (2 * (obs_size * FLOAT + _PACKED_STEP) + per_step),
+        batch * (2 * (spaces.obs_bytes + _PACKED_STEP) + per_step),
         f"3 x {batch:,} packed steps",
         _BATCH_FIELDS,
     )
@@ -328,9 +431,13 @@ def _width(spec: TrainSpec) -> tuple[str, tuple[str, ...]]:
     return f"hidden_size {spec.hidden_size}", ("hidden_size",)
 
 
-def _state_why(spec: TrainSpec) -> str:
+def _state_why(spec: TrainSpec, obs_shape: tuple[int, ...]) -> str:
     if spec.model.value == "window":
-        features = f"hidden_size {spec.hidden_size}" if spec.encoder == "dense" else "observation"
+        features = {
+            "cnn": f"{CNN_FEATURES} cnn features",
+            "dense": f"hidden_size {spec.hidden_size}",
+            "none": "observation",
+        }[encoder_kind(spec, obs_shape)]
         return f"window_length {spec.window_length} - 1 x {features}"
     rows = (
         f"2 x num_layers {spec.num_layers}" if spec.model.value == "lstm" else f"num_layers {spec.num_layers}"

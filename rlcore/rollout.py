@@ -6,6 +6,16 @@ that went into the first step of each replayed chunk (only those: the replay reb
 every other state, and a per-step copy of a large state is what makes a rollout run
 out of memory). Rollout boundaries are not episode boundaries: the final state is
 carried (detached) into the next rollout.
+
+Observations are stored at the env's dtype when it is uint8 (pixel frames: a quarter
+of float32's memory; the encoder scales them), as float32 otherwise. On a GPU each
+step uploads its observations once, through pinned memory and without waiting, and
+brings back only the actions; everything else stays on the device.
+
+Atari conventions: `clip_rewards` trains on sign(reward) while the reported `Episode`
+returns stay the raw game score, and an env whose step info holds `game_over` (its
+`terminated` also marks lost lives) reports an `Episode` only when the whole game
+ends, its return and length summed over every life.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from rlcore import distributions
+from rlcore.device import autocast
 from rlcore.envs import EnvStateNotSupported, get_env_state, set_env_state
 from rlcore.models import ActorCritic
 from rlcore.returns import gae
@@ -148,21 +159,25 @@ class RolloutCollector:
         device: torch.device,
         seed: int,
         bootstrap_truncated: bool = True,
+        clip_rewards: bool = False,
+        bf16: bool = False,
     ) -> None:
         self.envs = envs
         self.policy = policy
-        self.device = device
+        self.device = torch.device(device)
         self.bootstrap_truncated = bootstrap_truncated
+        self.clip_rewards = clip_rewards
+        self.bf16 = bf16  # bf16 autocast of the policy's forward passes (CUDA only)
         self.num_envs = envs.num_envs
         self.global_step = 0
         obs, _ = envs.reset(seed=seed)
-        self.obs = torch.as_tensor(obs, device=device)
+        self.obs_dtype = torch.uint8 if np.asarray(obs).dtype == np.uint8 else torch.float32
+        self.obs = self._upload(obs, self.obs_dtype)
         self.starts = torch.ones(self.num_envs, dtype=torch.bool, device=device)
         self.state = policy.initial_state(self.num_envs, device)
         self.episode_return = np.zeros(self.num_envs)
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
 
-    @torch.no_grad()
     def collect(self, num_steps: int, chunk_length: int | None = 1) -> Rollout:
         """Run every env for `num_steps` steps.
 
@@ -171,10 +186,14 @@ class RolloutCollector:
         it). 1 keeps every step's state; None keeps none, for an update that replays
         from zero states only (whole episodes).
         """
+        with torch.no_grad(), autocast(self.device, self.bf16):
+            return self._collect(num_steps, chunk_length)
+
+    def _collect(self, num_steps: int, chunk_length: int | None) -> Rollout:
         if chunk_length is not None and chunk_length < 1:
             raise ValueError(f"chunk_length must be at least 1 or None, got {chunk_length}")
         n, device = self.num_envs, self.device
-        obs = torch.zeros(num_steps, *self.obs.shape, device=device)
+        obs = torch.zeros(num_steps, *self.obs.shape, dtype=self.obs_dtype, device=device)
         states = (
             None
             if chunk_length is None
@@ -196,15 +215,17 @@ class RolloutCollector:
             actions[t], values[t] = action, value[0]
             logprobs[t] = distributions.log_prob(logits[0], action)
 
+            # The one copy back to the host each step: the envs need the actions.
             next_obs, reward, terminated, truncated, info = self.envs.step(action.cpu().numpy())
             self.global_step += n
             done = terminated | truncated
-            rewards[t] = torch.as_tensor(reward, device=device)
-            dones[t] = torch.as_tensor(done, device=device)
+            trained = np.sign(reward) if self.clip_rewards else reward
+            rewards[t] = self._upload(trained, torch.float32)
+            dones[t] = self._upload(done, torch.bool)
             if self.bootstrap_truncated and (cut := truncated & ~terminated).any():
                 truncation_values[t] = self._final_values(info["final_obs"], cut)
-            episodes += self._track_episodes(reward, done)
-            self.obs = torch.as_tensor(next_obs, device=device)
+            episodes += self._track_episodes(reward, done, info.get("game_over"), truncated)
+            self.obs = self._upload(next_obs, self.obs_dtype)
             self.starts = dones[t].clone()
 
         _, last_value, _ = self.policy(self.obs[None], self.state, self.starts[None])
@@ -223,24 +244,53 @@ class RolloutCollector:
             episodes=episodes,
         )
 
+    def _upload(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        """A host array on the collector's device, as `dtype`.
+
+        On CUDA through pinned memory with a non-blocking copy: the host goes on (to
+        the next env step) while the copy runs. Pinned blocks come from torch's caching
+        host allocator, which keeps each one until its copy has finished.
+        """
+        host = torch.from_numpy(np.ascontiguousarray(array)).to(dtype)  # cast before the copy
+        if self.device.type != "cuda":
+            return host
+        return host.pin_memory().to(self.device, non_blocking=True)
+
     def _final_values(self, final_obs: np.ndarray, cut: np.ndarray) -> torch.Tensor:
         """V(final observation) of the episodes cut by a time limit, 0 elsewhere."""
-        rows = torch.as_tensor(np.flatnonzero(cut), device=self.device)
-        final = torch.as_tensor(final_obs[cut], device=self.device)
+        rows = self._upload(np.flatnonzero(cut), torch.long)
+        final = self._upload(final_obs[cut], self.obs_dtype)
         no_start = torch.zeros(1, len(rows), dtype=torch.bool, device=self.device)
         _, value, _ = self.policy(final[None], self.state[rows], no_start)
         out = torch.zeros(self.num_envs, device=self.device)
         out[rows] = value[0]
         return out
 
-    def _track_episodes(self, reward: np.ndarray, done: np.ndarray) -> list[Episode]:
+    def _track_episodes(
+        self,
+        reward: np.ndarray,
+        done: np.ndarray,
+        game_over: np.ndarray | None = None,
+        truncated: np.ndarray | None = None,
+    ) -> list[Episode]:
+        """The episodes that ended at this step, with their raw (unclipped) returns.
+
+        With `game_over` (episodic-life envs) an episode is a whole game: a lost life
+        ends a training episode (`done`) but its score keeps adding up until the game is
+        over, or is cut by a time limit (`truncated`), which always ends the game.
+        """
         self.episode_return += reward
         self.episode_length += 1
+        ended = np.asarray(done, dtype=bool)
+        if game_over is not None:
+            ended = np.asarray(game_over, dtype=bool)
+            if truncated is not None:
+                ended = ended | np.asarray(truncated, dtype=bool)
         finished = [
-            Episode(float(self.episode_return[i]), int(self.episode_length[i])) for i in np.flatnonzero(done)
+            Episode(float(self.episode_return[i]), int(self.episode_length[i])) for i in np.flatnonzero(ended)
         ]
-        self.episode_return[done] = 0.0
-        self.episode_length[done] = 0
+        self.episode_return[ended] = 0.0
+        self.episode_length[ended] = 0
         return finished
 
     def state_dict(self) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from rlcore.models.cores import MemoryCore, build_core
-from rlcore.models.encoders import build_encoder
+from rlcore.models.encoders import build_encoder, encoder_for
 
 if TYPE_CHECKING:
     from rlcore.spec import TrainSpec
@@ -27,7 +26,13 @@ class ActorCritic(nn.Module):
     """encoder -> memory core -> (policy logits, value).
 
     forward(obs (T, B, *obs_shape), state (B, *state_shape), episode_starts (T, B))
-    returns logits (T, B, A), value (T, B) and the state after the last step.
+    returns logits (T, B, A), value (T, B) and the state after the last step. Pixel
+    observations stay uint8 up to the encoder, which flattens (T, B) for its
+    convolutions and restores them.
+
+    Under a CUDA autocast (`rlcore.device.autocast`) only the encoder runs in bf16: the
+    memory core and the heads run in float32, so the carried state, the log-probs and
+    PPO's ratio keep full precision, and the state keeps its dtype step after step.
     """
 
     def __init__(self, encoder: nn.Module, core: MemoryCore, num_actions: int) -> None:
@@ -53,6 +58,14 @@ class ActorCritic(nn.Module):
         self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         features = self.encoder(obs)
+        if torch.is_autocast_enabled(features.device.type):
+            with torch.autocast(features.device.type, enabled=False):
+                return self._core_and_heads(features.float(), state, episode_starts)
+        return self._core_and_heads(features, state, episode_starts)
+
+    def _core_and_heads(
+        self, features: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out, new_state = self.core(features, state, episode_starts)
         return self.policy_head(out), self.value_head(out).squeeze(-1), new_state
 
@@ -61,7 +74,7 @@ def build_policy(config: dict[str, Any]) -> ActorCritic:
     """Build a policy from its JSON-able config (see `policy_config`)."""
     hidden = config["hidden_size"]
     # Policies saved before `encoder` existed all had the dense one.
-    encoder = build_encoder(config.get("encoder", "dense"), math.prod(config["obs_shape"]), hidden)
+    encoder = build_encoder(config.get("encoder", "dense"), config["obs_shape"], hidden)
     core = build_core(
         config["model"], encoder.features, hidden, config["num_layers"], config["window_length"]
     )
@@ -75,9 +88,15 @@ def policy_config(
     hidden_size: int,
     num_layers: int,
     window_length: int,
-    encoder: str = "dense",
+    encoder: str | None = None,
 ) -> dict[str, Any]:
-    """Everything needed to rebuild a policy's architecture; stored next to its weights."""
+    """Everything needed to rebuild a policy's architecture; stored next to its weights.
+
+    `encoder` None picks by the observation shape: `cnn` for (C, H, W) frames, `dense`
+    for vectors.
+    """
+    if encoder is None:
+        encoder = encoder_for(obs_shape, "dense")
     return {
         "model": model,
         "obs_shape": list(obs_shape),
@@ -90,7 +109,11 @@ def policy_config(
 
 
 def spec_policy_config(spec: TrainSpec, obs_shape: tuple[int, ...], num_actions: int) -> dict[str, Any]:
-    """`policy_config` of the model a training spec asks for, on envs of these spaces."""
+    """`policy_config` of the model a training spec asks for, on envs of these spaces.
+
+    Pixel envs get the `cnn` encoder whatever `spec.encoder` says (its dense/none choice
+    is for vector observations).
+    """
     return policy_config(
         spec.model.value,
         obs_shape,
@@ -98,5 +121,5 @@ def spec_policy_config(spec: TrainSpec, obs_shape: tuple[int, ...], num_actions:
         spec.hidden_size,
         spec.num_layers,
         spec.window_length,
-        spec.encoder,
+        encoder_for(obs_shape, spec.encoder),
     )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from rlcore.spec import TrainSpec
 
@@ -59,3 +63,108 @@ def training_pool() -> Iterator[ProcessPoolExecutor]:
     """
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield pool
+
+
+class PixelVectorEnv(VectorEnv):
+    """A small Atari-like vector env for tests: uint8 frame stacks, raw rewards, lives.
+
+    Observations are (N, C, H, W) uint8 stacks of the last C frames (a bright square
+    that the actions move, on sparse noise), with same-step autoreset and
+    `info["final_obs"]` (uint8) where an episode ended. Rewards are raw game points
+    (-3, 0, 2, 7), so clipping shows. Each game has `lives` lives, lost at random.
+    With `episodic_life` a lost life is a `terminated` and `info["game_over"]` is True
+    only where the whole game ended (last life lost, or cut by `max_episode_steps`);
+    without it `terminated` is the game's end and there is no `game_over`. `games`
+    records every finished game's (score, length), the ground truth for the reports.
+    get_state/set_state make a checkpointed run resume exactly.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    REWARDS = np.array([0.0, 0.0, 2.0, -3.0, 7.0])
+    _ARRAYS = ("stack", "pos", "lives_left", "game_t", "score")
+
+    def __init__(
+        self,
+        num_envs: int,
+        frame_stack: int = 4,
+        size: int = 84,
+        lives: int = 1,
+        episodic_life: bool = False,
+        max_episode_steps: int | None = None,
+        life_loss_prob: float = 0.15,
+    ) -> None:
+        self.num_envs = num_envs
+        self.size, self.lives = size, lives
+        self.episodic_life, self.max_episode_steps = episodic_life, max_episode_steps
+        self.life_loss_prob = life_loss_prob
+        self.single_observation_space = spaces.Box(0, 255, (frame_stack, size, size), np.uint8)
+        self.single_action_space = spaces.Discrete(6)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.stack = np.zeros((num_envs, frame_stack, size, size), np.uint8)
+        self.pos = np.zeros((num_envs, 2), np.int64)
+        self.lives_left = np.zeros(num_envs, np.int64)
+        self.game_t = np.zeros(num_envs, np.int64)
+        self.score = np.zeros(num_envs)
+        self.games: list[tuple[float, int]] = []
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple:
+        super().reset(seed=seed)
+        self._new_games(np.ones(self.num_envs, dtype=bool))
+        return self.stack.copy(), {}
+
+    def _new_games(self, rows: np.ndarray) -> None:
+        self.pos[rows] = self.np_random.integers(0, self.size - 8, size=(int(rows.sum()), 2))
+        self.lives_left[rows] = self.lives
+        self.game_t[rows] = 0
+        self.score[rows] = 0.0
+        self.stack[rows] = 0
+        self._push_frame(rows)
+
+    def _push_frame(self, rows: np.ndarray) -> None:
+        frames = (self.np_random.random((int(rows.sum()), self.size, self.size)) < 0.02) * np.uint8(90)
+        for frame, (x, y) in zip(frames, self.pos[rows], strict=True):
+            frame[y : y + 8, x : x + 8] = 255
+        self.stack[rows] = np.concatenate([self.stack[rows, 1:], frames[:, None]], axis=1)
+
+    def step(self, actions: np.ndarray) -> tuple:
+        actions = np.asarray(actions)
+        moves = np.array([[0, 0], [4, 0], [-4, 0], [0, 4], [0, -4], [0, 0]])
+        self.pos = np.clip(self.pos + moves[actions], 0, self.size - 8)
+        reward = self.REWARDS[self.np_random.integers(0, len(self.REWARDS), size=self.num_envs)]
+        self.score += reward
+        self.game_t += 1
+        lost = self.np_random.random(self.num_envs) < self.life_loss_prob
+        self.lives_left -= lost
+        game_end = lost & (self.lives_left == 0)
+        cut = ~game_end & (self.game_t >= (self.max_episode_steps or np.iinfo(np.int64).max))
+        terminated = lost if self.episodic_life else game_end
+        truncated = cut
+        over = game_end | cut
+        self._push_frame(np.ones(self.num_envs, dtype=bool))
+        done = terminated | truncated
+        info: dict[str, Any] = {
+            "final_obs": np.where(done[:, None, None, None], self.stack, 0).astype(np.uint8)
+        }
+        if self.episodic_life:
+            info["game_over"] = over
+        for i in np.flatnonzero(over):
+            self.games.append((float(self.score[i]), int(self.game_t[i])))
+        if over.any():
+            self._new_games(over)
+        return self.stack.copy(), reward, terminated, truncated, info
+
+    def get_state(self) -> dict[str, Any]:
+        arrays = {name: torch.from_numpy(getattr(self, name).copy()) for name in self._ARRAYS}
+        return {"kind": "PixelVectorEnv", "arrays": arrays, "rng": self.np_random.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for name, value in state["arrays"].items():
+            setattr(self, name, value.numpy().copy())
+        self.np_random.bit_generator.state = state["rng"]
+
+
+@pytest.fixture
+def pixel_env() -> Callable[..., PixelVectorEnv]:
+    """PixelVectorEnv(num_envs, **options)."""
+    return PixelVectorEnv

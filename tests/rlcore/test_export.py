@@ -476,3 +476,106 @@ def test_reset_rows_and_batch_checks(exported: dict) -> None:
         a.act(np.zeros((2, OBS_DIM + 1), np.float32))
     with pytest.raises(ValueError, match="mask has 3 entries"):
         a.reset_rows([True, False, True])
+
+
+# --- pixel policies: raw uint8 frames in, scaled inside the graph --------------------
+
+PIXEL_STEPS = 200
+PONG_ACTIONS = 6
+PIXEL_VARIANTS: list[Variant] = [("mlp", 1, 1, "cnn"), ("gru", 1, 1, "cnn"), ("lstm", 1, 1, "cnn")]
+
+
+@pytest.fixture(scope="module")
+def pong_frames() -> tuple[np.ndarray, np.ndarray]:
+    """200 steps of 2 Pong games (4 stacked 84x84 uint8 frames) under random actions, and
+    the episode starts of a run where env 1 starts a new episode at step 120."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    envs = AtariVectorEnv("pong", num_envs=2, autoreset_mode="SameStep", reward_clipping=False, stack_num=4)
+    try:
+        obs, _ = envs.reset(seed=0)
+        rng = np.random.default_rng(0)
+        frames = []
+        for _ in range(PIXEL_STEPS):
+            frames.append(obs)
+            obs, *_ = envs.step(rng.integers(0, PONG_ACTIONS, size=2))
+    finally:
+        envs.close()
+    starts = np.zeros((PIXEL_STEPS, 2), dtype=bool)
+    starts[0] = True
+    starts[120, 1] = True
+    return np.stack(frames), starts
+
+
+@pytest.fixture(scope="module")
+def pixel_exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ActorCritic, dict, Path]]:
+    out = {}
+    for variant in PIXEL_VARIANTS:
+        model, layers, window, encoder = variant
+        config = policy_config(model, (4, 84, 84), PONG_ACTIONS, HIDDEN, layers, window, encoder)
+        torch.manual_seed(0)
+        policy = build_policy(config)
+        with torch.no_grad():
+            nn.init.normal_(policy.policy_head.weight, std=1.0)
+        directory = tmp_path_factory.mktemp(f"pixel-{model}")
+        export_policy(policy, config, directory, metadata={"env_id": "Pong"})
+        out[model] = (policy, config, directory)
+    return out
+
+
+@pytest.mark.parametrize("model", ["mlp", "gru", "lstm"])
+def test_pixel_policies_agree_in_torch_onnx_and_load_policy_over_pong_frames(
+    pixel_exported: dict, pong_frames: tuple[np.ndarray, np.ndarray], model: str
+) -> None:
+    policy, _, directory = pixel_exported[model]
+    obs, starts = pong_frames
+    assert obs.dtype == np.uint8 and obs.shape == (PIXEL_STEPS, 2, 4, 84, 84)
+    assert len(np.unique(obs.reshape(PIXEL_STEPS, -1), axis=0)) > PIXEL_STEPS // 2, "the frames move"
+    state_shape = policy.state_shape if policy.is_recurrent else None
+
+    expected, expected_values, expected_state = torch_probs(policy, obs, starts)
+    got_onnx, onnx_values, onnx_state = onnx_probs(session_for(directory), state_shape, obs, starts)
+    loaded = load_policy(directory)
+    got_loaded = np.stack([loaded.action_probs(obs[t], episode_starts=starts[t]) for t in range(PIXEL_STEPS)])
+
+    assert got_onnx.shape == expected.shape == (PIXEL_STEPS, 2, PONG_ACTIONS)
+    assert np.abs(got_onnx - expected).max() < TOLERANCE
+    assert np.abs(got_loaded - expected).max() < TOLERANCE
+    assert np.abs(onnx_values - expected_values).max() < TOLERANCE
+    assert expected.std(axis=(0, 1)).max() > 1e-3, "the probabilities follow the frames"
+    if state_shape is not None:
+        assert np.abs(onnx_state - expected_state).max() < TOLERANCE
+        # The memory matters: dropping it shows, so the agreement above is no accident.
+        stateless, _, _ = onnx_probs(session_for(directory), state_shape, obs, starts, feed_back=False)
+        assert np.abs(stateless - expected).max() > 1e-3
+
+
+@pytest.mark.parametrize("model", ["mlp", "gru", "lstm"])
+def test_pixel_onnx_takes_uint8_frames_with_a_dynamic_batch(
+    pixel_exported: dict, pong_frames: tuple[np.ndarray, np.ndarray], model: str
+) -> None:
+    policy, _, directory = pixel_exported[model]
+    onnx_model = onnx.load(str(directory / ONNX_FILE))
+    obs_input = onnx_model.graph.input[0]
+    assert obs_input.name == "obs" and obs_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert [d.dim_param or d.dim_value for d in obs_input.type.tensor_type.shape.dim] == ["batch", 4, 84, 84]
+    document = json.loads((directory / CONFIG_FILE).read_text())
+    assert document["config"]["encoder"] == "cnn"
+    assert document["onnx"]["dtypes"]["obs"] == "uint8"
+    assert document["onnx"]["inputs"]["obs"] == ["batch", 4, 84, 84]
+    assert set(document["onnx"]["dtypes"]) == {*document["onnx"]["inputs"], *document["onnx"]["outputs"]}
+
+    session = session_for(directory)
+    frame = pong_frames[0][150, 0]
+    for batch in (1, 5):
+        feed = {"obs": np.repeat(frame[None], batch, axis=0)}
+        if policy.is_recurrent:
+            feed["state"] = np.zeros((batch, *policy.state_shape), np.float32)
+        outputs = session.run(None, feed)
+        assert outputs[0].shape == (batch, PONG_ACTIONS) and outputs[1].shape == (batch,)
+        np.testing.assert_allclose(outputs[0], np.broadcast_to(outputs[0][:1], outputs[0].shape), atol=1e-6)
+    # The graph scales the frames itself: float frames are not what it takes.
+    with pytest.raises(Exception, match=r"expected: \(tensor\(uint8\)\)"):
+        session.run(None, {**feed, "obs": feed["obs"].astype(np.float32)})
+    # load_policy takes one env's frames unbatched, as the trainer's envs give them.
+    assert load_policy(directory).act(frame, deterministic=True) in range(PONG_ACTIONS)

@@ -3,10 +3,12 @@ of real updates, and a spec above the limit is refused naming what makes it larg
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,16 +18,24 @@ from rlcore.algos import ALGORITHMS
 from rlcore.envs import ENVS, make_vec_env
 from rlcore.episodes import BLOCK
 from rlcore.memory import (
+    CNN_CONVS,
+    CNN_FEATURES,
     EPISODE_BLOCK,
     LIMIT_ENV,
+    EnvSpaces,
+    cnn_feature_maps,
+    env_space_info,
     env_spaces,
     estimate,
+    estimate_for,
     memory_limit,
     parameter_count,
     parse_size,
     state_size,
 )
 from rlcore.models import build_policy, spec_policy_config
+from rlcore.models.encoders import NATURE_CONVS, NATURE_FEATURES, nature_conv_output
+from rlcore.rollout import RolloutCollector
 from rlcore.run import Run
 from rlcore.spec import TrainSpec
 
@@ -276,3 +286,122 @@ def test_reading_back_an_existing_runs_spec_can_skip_the_check(monkeypatch) -> N
     assert TrainSpec.from_saved(stored, check_memory=False).hidden_size == 256
     with pytest.raises(ValidationError, match="limit 1 KiB"):
         TrainSpec.from_saved(stored)
+
+
+# --- pixel observations -------------------------------------------------------------
+
+PIXELS = EnvSpaces((4, 84, 84), "uint8", 6)
+
+
+def test_the_cnn_constants_are_the_encoders() -> None:
+    assert CNN_CONVS == NATURE_CONVS and CNN_FEATURES == NATURE_FEATURES
+    for shape in [(4, 84, 84), (1, 36, 36), (3, 50, 40)]:
+        assert cnn_feature_maps(shape)[-1] == nature_conv_output(*shape[1:])
+
+
+@pytest.mark.parametrize("model", ["mlp", "gru_cell", "gru", "lstm", "window"])
+@pytest.mark.parametrize("shape", [(4, 84, 84), (1, 36, 36)])
+def test_model_part_counts_the_parameters_of_a_cnn_policy(model, shape) -> None:
+    spec = TrainSpec(model=model, hidden_size=24, num_layers=2, window_length=3)
+    policy = build_policy(spec_policy_config(spec, shape, 6))
+    assert policy_encoder_name(spec, shape) == "cnn"
+    assert parameter_count(spec, shape, 6) == sum(p.numel() for p in policy.parameters())
+    assert state_size(spec, shape) == policy.initial_state(1)[0].numel()
+    spaces = EnvSpaces(shape, "uint8", 6)
+    assert estimate_for(spec, spaces).model.bytes == 5 * 4 * sum(p.numel() for p in policy.parameters())
+
+
+def policy_encoder_name(spec: TrainSpec, shape: tuple[int, ...]) -> str:
+    return spec_policy_config(spec, shape, 6)["encoder"]
+
+
+@pytest.mark.parametrize("model", ["mlp", "gru", "window"])
+def test_rollout_part_is_the_size_of_a_uint8_pixel_rollout(model, make_spec, pixel_env) -> None:
+    spec = make_spec(algo="ppo", model=model, num_envs=3, rollout_length=10, bptt_length=4, hidden_size=16)
+    envs = pixel_env(spec.num_envs, lives=2, episodic_life=True)
+    policy = build_policy(spec_policy_config(spec, envs.single_observation_space.shape, 6))
+    collector = RolloutCollector(envs, policy, torch.device("cpu"), seed=0)
+    rollout = collector.collect(spec.rollout_length, spec.chunk_length)
+    assert rollout.obs.dtype == torch.uint8
+    assert estimate_for(spec, PIXELS).rollout.bytes == tensor_bytes(vars(rollout).values())
+
+
+def test_uint8_frames_count_a_byte_a_pixel(make_spec) -> None:
+    spec = make_spec(algo="ppo", model="gru", num_envs=8, rollout_length=128)
+    as_bytes = estimate_for(spec, PIXELS)
+    as_floats = estimate_for(spec, EnvSpaces(PIXELS.obs_shape, "float32", 6))
+    frames = spec.num_envs * spec.rollout_length * PIXELS.obs_size
+    assert as_floats.rollout.bytes - as_bytes.rollout.bytes == 3 * frames
+    # The update's two chunked copies hold the frames at the rollout's dtype too.
+    assert as_floats.update_data.bytes - as_bytes.update_data.bytes == 2 * 3 * frames
+    assert as_bytes.activations.bytes == as_floats.activations.bytes  # scaled inside the cnn either way
+
+
+def test_a_pixel_env_states_its_spaces_and_is_never_built(monkeypatch) -> None:
+    """What the env registry needs for pixel envs: obs_shape, obs_dtype and num_actions
+    in its EnvInfo, so that validating a spec does not build an Atari env."""
+    stated = SimpleNamespace(obs_shape=(4, 84, 84), obs_dtype="uint8", num_actions=6, max_episode_steps=None)
+    monkeypatch.setitem(ENVS, "PixelTest-v0", stated)
+    assert env_space_info("PixelTest-v0") == PIXELS
+    assert env_spaces("PixelTest-v0") == ((4, 84, 84), 6)
+    spec = TrainSpec(env_id="PixelTest-v0", model="lstm", num_envs=8, rollout_length=128)
+    assert estimate(spec) == estimate_for(spec, PIXELS)
+    # Vector envs, which state nothing, are still built once to read their spaces.
+    assert env_space_info("CartPole-v1") == EnvSpaces((4,), "float32", 2)
+
+
+MEASURE_CNN = """
+import json, sys
+import torch
+from rlcore import distributions
+from rlcore.models import build_policy, spec_policy_config
+from rlcore.spec import TrainSpec
+
+def status(key):
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
+
+torch.set_num_threads(1)
+spec = TrainSpec.model_validate(json.loads(sys.argv[1]))
+shape = tuple(json.loads(sys.argv[2]))
+policy = build_policy(spec_policy_config(spec, shape, 6))
+
+def update(steps, envs):
+    # One minibatch of PPO's update: replay the chunk, the loss, its backward.
+    obs = torch.randint(0, 256, (steps, envs, *shape), dtype=torch.uint8)
+    starts = torch.rand(steps, envs) < 0.05
+    actions = torch.randint(0, 6, (steps, envs))
+    logits, values, _ = policy(obs, policy.initial_state(envs), starts)
+    ratio = (distributions.log_prob(logits, actions) - 0.1).exp()
+    loss = -(ratio * values.detach()).mean() + values.pow(2).mean() - distributions.entropy(logits).mean()
+    loss.backward()
+
+update(2, 2)  # torch's lazily built kernels are no part of it
+before = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")
+update(spec.rollout_length, spec.num_envs)
+print(status("VmHWM") - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="measures with Linux's /proc")
+@pytest.mark.parametrize(
+    ("fields", "shape"),
+    [
+        ({"model": "gru", "num_envs": 16, "rollout_length": 16}, (4, 84, 84)),
+        ({"model": "mlp", "num_envs": 16, "rollout_length": 8}, (4, 84, 84)),
+        ({"model": "lstm", "hidden_size": 128, "num_envs": 32, "rollout_length": 32}, (1, 36, 36)),
+    ],
+)
+def test_cnn_activations_are_within_a_factor_of_two_of_the_measured_peak(fields, shape) -> None:
+    spec = TrainSpec.model_validate({"device": "cpu", "minibatches": 1, **fields})
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE_CNN, spec.model_dump_json(), json.dumps(shape)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = int(result.stdout.split()[-1])
+    assert measured > 50 * 2**20, "large enough that the process's own noise does not count"
+    estimated = estimate_for(spec, EnvSpaces(shape, "uint8", 6)).activations.bytes
+    assert 0.8 * measured <= estimated <= 2 * measured, (estimated, measured)

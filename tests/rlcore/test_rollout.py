@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from rlcore import distributions
 from rlcore.envs import make_vec_env
+from rlcore.episodes import EpisodeCollector, pack_episodes
 from rlcore.models import build_policy, policy_config
 from rlcore.returns import discounted_returns, gae
 from rlcore.rollout import RolloutCollector
@@ -115,3 +117,139 @@ def test_gae_bootstraps_truncation_but_not_termination() -> None:
     truncation_values = torch.tensor([[0.0, 10.0], [0.0, 0.0]])  # env 1 was cut by a time limit
     adv, _ = gae(rewards, values, dones, truncation_values, torch.zeros(2), gamma=0.9, lam=1.0)
     assert adv[0].tolist() == [0.0, 9.0]
+
+
+# --- pixel envs (Atari-like): uint8 frames, clipped rewards, lives ------------------
+
+
+def pixel_collector(envs, model: str = "gru", seed: int = 3, **options) -> RolloutCollector:
+    torch.manual_seed(0)
+    policy = build_policy(policy_config(model, envs.single_observation_space.shape, 6, 16, 1, 4))
+    return RolloutCollector(envs, policy, torch.device("cpu"), seed=seed, **options)
+
+
+def test_pixel_observations_are_stored_as_uint8(pixel_env) -> None:
+    n, steps = 3, 10
+    c = pixel_collector(pixel_env(n))
+    rollout = c.collect(steps, chunk_length=5)
+    assert rollout.obs.dtype == torch.uint8 and rollout.obs.shape == (steps, n, 4, 84, 84)
+    measured = rollout.obs.numel() * rollout.obs.element_size()
+    assert measured == n * steps * 4 * 84 * 84  # a byte a pixel ...
+    float32 = torch.zeros(rollout.obs.shape).numel() * 4
+    assert float32 == 4 * measured  # ... a quarter of float32 frames
+    assert rollout.obs.float().std() > 10, "real frames, not zeros"
+    # The chunks and minibatches the update replays stay uint8 too.
+    zeros = torch.zeros_like(rollout.rewards)
+    batch = rollout.sequences(zeros, zeros, chunk_length=5)
+    assert batch.obs.dtype == torch.uint8
+    assert all(mb.obs.dtype == torch.uint8 for mb in batch.minibatches(2))
+
+
+def test_pixel_chunks_replay_the_acting_log_probs(pixel_env) -> None:
+    for model in ["gru", "lstm"]:
+        c = pixel_collector(pixel_env(3, frame_stack=1, size=36, lives=2, max_episode_steps=6), model)
+        c.collect(5)
+        rollout = c.collect(24, chunk_length=8)
+        assert rollout.episode_starts[1:].any(), "episodes end inside the chunks"
+        zeros = torch.zeros_like(rollout.rewards)
+        batch = rollout.sequences(zeros, zeros, chunk_length=8)
+        logits, _, _ = c.policy(batch.obs, batch.initial_states, batch.episode_starts)
+        replayed = distributions.log_prob(logits, batch.actions)
+        assert ((replayed - batch.logprobs).abs() * batch.mask).max() < 1e-5, model
+
+
+def test_truncated_pixel_episodes_bootstrap_from_their_uint8_final_frames(pixel_env) -> None:
+    envs = pixel_env(3, frame_stack=1, size=36, max_episode_steps=4, life_loss_prob=0.0)
+    rollout = pixel_collector(envs).collect(9)
+    cut = rollout.dones  # no life is ever lost: only the time limit ends episodes
+    assert cut[3].all() and cut[7].all() and cut.sum() == 6  # every 4 steps, by the time limit
+    assert (rollout.truncation_values[cut] != 0).all() and (rollout.truncation_values[~cut] == 0).all()
+
+
+def test_clipped_rewards_train_while_episodes_report_the_raw_score(pixel_env) -> None:
+    # Built (which seeds torch's sampler) and run one after the other: the same steps.
+    a = pixel_collector(pixel_env(4, frame_stack=1, size=36, lives=1)).collect(40)
+    clipped = pixel_collector(pixel_env(4, frame_stack=1, size=36, lives=1), clip_rewards=True)
+    b = clipped.collect(40)
+    torch.testing.assert_close(b.actions, a.actions, atol=0, rtol=0)  # clipping changes no step
+    assert a.rewards.abs().max() > 1, "the game's rewards are larger than 1"
+    torch.testing.assert_close(b.rewards, torch.sign(a.rewards), atol=0, rtol=0)
+    assert b.episodes == a.episodes and len(a.episodes) > 3
+    # The reported returns are the unclipped game scores, not the sums of clipped rewards.
+    assert [(e.ret, e.length) for e in b.episodes] == clipped.envs.games
+    clipped_sums = sorted(episode_sums(b.rewards, b.dones))
+    assert sorted(e.ret for e in b.episodes) == sorted(episode_sums(a.rewards, a.dones)) != clipped_sums
+
+
+def episode_sums(rewards: torch.Tensor, dones: torch.Tensor) -> list[float]:
+    """The reward sum of every episode that ended in a rollout collected from a reset."""
+    sums = []
+    for env in range(rewards.shape[1]):
+        start = 0
+        for end in np.flatnonzero(dones[:, env].numpy()) + 1:
+            sums.append(float(rewards[start:end, env].sum()))
+            start = end
+    return sums
+
+
+def test_episodes_are_whole_games_when_the_env_reports_game_over(pixel_env) -> None:
+    envs = pixel_env(4, frame_stack=1, size=36, lives=3, episodic_life=True, max_episode_steps=30)
+    c = pixel_collector(envs, clip_rewards=True)
+    rollout = c.collect(60)
+    games = envs.games
+    assert len(games) >= 4
+    # A lost life ends a training episode (the state resets, nothing is bootstrapped) ...
+    assert rollout.dones.sum() > len(games)
+    # ... but the reports are the games: every life's raw score and steps, summed.
+    assert [(e.ret, e.length) for e in rollout.episodes] == games
+    assert any(length > 30 / 3 for _, length in games), "games outlast a life"
+    assert any(length == 30 for _, length in games), "a time limit also ends a game"
+
+    # Without game_over, every terminated|truncated is an episode, as before.
+    plain = pixel_collector(pixel_env(4, frame_stack=1, size=36, lives=1, episodic_life=False))
+    rollout = plain.collect(60)
+    assert len(rollout.episodes) == int(rollout.dones.sum()) == len(plain.envs.games)
+
+
+def test_a_cnn_gru_collector_resumes_exactly_from_a_checkpoint(pixel_env, tmp_path) -> None:
+    def make() -> RolloutCollector:
+        return pixel_collector(
+            pixel_env(3, lives=2, episodic_life=True, max_episode_steps=9), clip_rewards=True
+        )
+
+    first = make()
+    first.collect(7, chunk_length=7)
+    path = tmp_path / "collector.pt"
+    torch.save({"collector": first.state_dict(), "rng": torch.get_rng_state()}, path)
+    straight = first.collect(16, chunk_length=8)
+
+    saved = torch.load(path, weights_only=True)  # as rlcore.checkpoint loads it
+    assert saved["collector"]["obs"].dtype == torch.uint8
+    resumed = make()
+    resumed.policy.load_state_dict(first.policy.state_dict())
+    resumed.load_state_dict(saved["collector"])
+    torch.set_rng_state(saved["rng"])
+    again = resumed.collect(16, chunk_length=8)
+
+    for name in ["obs", "actions", "logprobs", "values", "rewards", "dones", "episode_starts", "states"]:
+        torch.testing.assert_close(getattr(again, name), getattr(straight, name), atol=0, rtol=0, msg=name)
+    assert again.obs.dtype == torch.uint8
+    assert again.episodes == straight.episodes and resumed.global_step == first.global_step
+    assert straight.states.abs().sum() > 0 and straight.episode_starts[1:].any()
+
+
+def test_whole_pixel_episodes_stay_uint8_and_report_games(pixel_env) -> None:
+    """REINFORCE's collector: uint8 frames through pack_episodes; rewards clipped, games raw."""
+    envs = pixel_env(3, frame_stack=1, size=36, lives=2, episodic_life=True)
+    torch.manual_seed(0)
+    policy = build_policy(policy_config("gru", (1, 36, 36), 6, 16, 1, 1))
+    collector = EpisodeCollector(envs, policy, torch.device("cpu"), seed=0, clip_rewards=True)
+    batch = collector.collect_episodes(40)
+    assert all(e.obs.dtype == torch.uint8 for e in batch.episodes)
+    assert all(set(e.rewards.unique().tolist()) <= {-1.0, 0.0, 1.0} for e in batch.episodes)
+    assert [(e.ret, e.length) for e in batch.finished] == envs.games
+    packed = pack_episodes(batch, policy.initial_state(1), gamma=0.99)
+    assert packed.obs.dtype == torch.uint8
+    logits, _, _ = policy(packed.obs, packed.initial_states, packed.episode_starts)
+    replayed = distributions.log_prob(logits, packed.actions)
+    assert ((replayed - packed.logprobs).abs() * packed.fresh).max() < 1e-5
