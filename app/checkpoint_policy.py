@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 FOLDER = "checkpoint_policy"
 _lock = threading.Lock()  # one export at a time in this process: each takes a second or so
@@ -22,10 +23,9 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
     None when the job has no checkpoint yet.
     """
     from rlcore.checkpoint import load_checkpoint
-    from rlcore.envs import make_vec_env
     from rlcore.export import export_policy
-    from rlcore.models import build_policy, spec_policy_config
-    from rlcore.run import CHECKPOINTS
+    from rlcore.models import build_policy
+    from rlcore.run import CHECKPOINTS, policy_metadata
     from rlcore.spec import TrainSpec
 
     with _lock:
@@ -37,22 +37,10 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
         if (out / "policy.json").is_file():
             return out, step
         spec = TrainSpec.from_saved(saved["spec"], check_memory=False)
-        envs = make_vec_env(spec.env_id, 1, spec.seed)
-        try:
-            obs_shape = envs.single_observation_space.shape
-            num_actions = int(envs.single_action_space.n)
-        finally:
-            envs.close()
-        config = spec_policy_config(spec, obs_shape, num_actions)
+        config = saved.get("policy_config") or _policy_config(spec)
         policy = build_policy(config)
         policy.load_state_dict(saved["policy"])
-        metadata = {
-            "env_id": spec.env_id,
-            "algo": spec.algo.value,
-            "step": step,
-            "from_checkpoint": True,
-            "spec": spec.model_dump(mode="json"),
-        }
+        metadata = policy_metadata(spec, step, from_checkpoint=True)
         tmp = job_dir / FOLDER / "tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         export_policy(policy, config, tmp, metadata)
@@ -61,3 +49,15 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
             if older != out:
                 shutil.rmtree(older, ignore_errors=True)
         return out, step
+
+
+def _policy_config(spec: Any) -> dict[str, Any]:
+    """The policy config of a checkpoint from before checkpoints held it: from the env's spaces."""
+    from rlcore.envs import make_vec_env
+    from rlcore.models import spec_policy_config
+
+    envs = make_vec_env(spec.env_id, 1, spec.seed, spec.env_options())
+    try:
+        return spec_policy_config(spec, envs.single_observation_space.shape, int(envs.single_action_space.n))
+    finally:
+        envs.close()

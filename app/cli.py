@@ -154,9 +154,29 @@ def worker_command(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once; one per GPU.")] = 1,
     loglevel: Annotated[str, typer.Option()] = "info",
     data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(help="all, or GPU ids such as 0,1: one worker per GPU, each pinned to its own."),
+    ] = None,
 ) -> None:
     """Run a Celery worker that trains queued jobs (migrations are applied at start)."""
     settings = _settings(data_dir)  # sets RLSERVE_DATA_DIR for the worker when --data-dir is given
+    if gpus is not None:
+        from app.gpu_workers import run_per_gpu, visible_gpus
+
+        try:
+            ids = visible_gpus(gpus)
+        except ValueError as error:
+            typer.echo(f"rlserve: {error}", err=True)
+            raise typer.Exit(2) from None
+        if not ids:
+            typer.echo("rlserve: --gpus all: no CUDA GPU is visible on this machine", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"rlserve: one worker per GPU: {', '.join(ids)}", err=True)
+        # One job per GPU: each child runs one job at a time from the gpu queue (and cpu
+        # if asked), whatever --concurrency says.
+        argv = worker_command_line(settings, queues, 1, loglevel)
+        raise typer.Exit(run_per_gpu(argv, ids))
     argv = worker_command_line(settings, queues, concurrency, loglevel)
     # The worker is a program of its own (`celery -A worker.celery_app`): this process becomes
     # it, so signals reach Celery directly and the API package never imports the worker.

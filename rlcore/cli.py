@@ -108,7 +108,7 @@ def eval_command(
     deterministic: Annotated[bool, typer.Option("--deterministic/--sample")] = False,
 ) -> None:
     """Play EPISODES episodes with an exported policy and print the mean and std of the return."""
-    from rlcore.envs import ENVS
+    from rlcore.envs import ENVS, EnvOptions
     from rlcore.evaluate import run_episodes
     from rlcore.export import load_policy
 
@@ -125,7 +125,9 @@ def eval_command(
     def act(obs: np.ndarray, starts: np.ndarray) -> np.ndarray:
         return policy.act(obs, deterministic=deterministic, episode_starts=starts)
 
-    returns = run_episodes(act, env, episodes, seed)
+    # The policy's own env is built as it trained (frame stack, sticky actions...).
+    saved = policy.metadata.get("env_options") if env == policy.metadata.get("env_id") else None
+    returns = run_episodes(act, env, episodes, seed, EnvOptions(**saved) if saved else None)
     typer.echo(
         f"{env}: mean return {np.mean(returns):.2f} ± {np.std(returns):.2f} (std) over {episodes} episodes"
     )

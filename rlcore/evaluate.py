@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from rlcore import distributions
-from rlcore.envs import make_vec_env
+from rlcore.envs import EnvOptions, make_vec_env
 from rlcore.models import ActorCritic
 
 # act(observations, episode_starts) -> actions, for a batch of envs; the callee keeps
@@ -16,23 +16,30 @@ from rlcore.models import ActorCritic
 ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def run_episodes(act: ActFn, env_id: str, episodes: int, seed: int) -> list[float]:
-    """Returns of `episodes` episodes; each env plays an equal share so short ones don't dominate."""
+def run_episodes(
+    act: ActFn, env_id: str, episodes: int, seed: int, options: EnvOptions | None = None
+) -> list[float]:
+    """Returns of `episodes` episodes; each env plays an equal share so short ones don't dominate.
+
+    An Atari episode is the whole game (`info["game_over"]`), also where a lost life
+    ends the episode for learning.
+    """
     num_envs = min(episodes, 16)
     quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
-    envs = make_vec_env(env_id, num_envs, seed)
+    envs = make_vec_env(env_id, num_envs, seed, options)
     obs, _ = envs.reset(seed=seed)
     starts = np.ones(num_envs, dtype=bool)
     running = np.zeros(num_envs)
     returns: list[float] = []
     while quota.any():
-        obs, reward, terminated, truncated, _ = envs.step(act(obs, starts))
+        obs, reward, terminated, truncated, info = envs.step(act(obs, starts))
         running += reward
         starts = terminated | truncated
-        for i in np.flatnonzero(starts & (quota > 0)):
+        ended = info.get("game_over", starts)
+        for i in np.flatnonzero(ended & (quota > 0)):
             returns.append(float(running[i]))
             quota[i] -= 1
-        running[starts] = 0.0
+        running[ended] = 0.0
     envs.close()
     return returns
 

@@ -7,6 +7,7 @@ same for all of them, so an algorithm file holds only its algorithm.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -52,7 +53,7 @@ class Run:
         torch.set_num_threads(spec.torch_threads)
         torch.manual_seed(spec.seed)
 
-        self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed)
+        self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed, spec.env_options())
         self.policy_config = spec_policy_config(
             spec, self.envs.single_observation_space.shape, int(self.envs.single_action_space.n)
         )
@@ -64,7 +65,9 @@ class Run:
         )
         # REINFORCE learns from whole episodes; the others from fixed-length rollouts.
         collector = EpisodeCollector if spec.algo == Algorithm.reinforce else RolloutCollector
-        self.collector = collector(self.envs, self.policy, self.device, spec.seed)
+        self.collector = collector(
+            self.envs, self.policy, self.device, spec.seed, clip_rewards=spec.clip_rewards, bf16=spec.bf16
+        )
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.best_return: float | None = None
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -145,7 +148,8 @@ class Run:
     def evaluate(self, episodes: int) -> float:
         """Mean return of the current policy on fresh envs."""
         act = torch_policy_actor(self.policy, self.device, self.eval_generator)
-        return float(np.mean(run_episodes(act, self.spec.env_id, episodes, self.spec.seed + 10_000)))
+        returns = run_episodes(act, self.spec.env_id, episodes, self.spec.seed + 10_000, self.spec.env_options())
+        return float(np.mean(returns))
 
     def _track_best(self) -> None:
         # Judged on the last 100 episodes, so one lucky episode does not count as best.
@@ -164,6 +168,7 @@ class Run:
             {
                 "spec": self.spec.model_dump_json(),
                 "policy": self.policy.state_dict(),
+                "policy_config": self.policy_config,
                 "optimizer": self.optimizer.state_dict(),
                 "collector": self.collector.state_dict(),
                 **self._rng_states(),
@@ -222,13 +227,7 @@ class Run:
 
     def export(self) -> None:
         """Write the final policy to the run folder and the best one to `best/`."""
-        metadata: dict[str, Any] = {
-            "env_id": self.spec.env_id,
-            "algo": self.spec.algo.value,
-            "step": self.global_step,
-            "mean_return": self.mean_return,
-            "spec": self.spec.model_dump(mode="json"),
-        }
+        metadata = policy_metadata(self.spec, self.global_step, mean_return=self.mean_return)
         export_policy(self.policy, self.policy_config, self.out_dir, metadata)
         if self.best_weights is not None:
             best = build_policy(self.policy_config)
@@ -242,3 +241,16 @@ class Run:
 
     def close(self) -> None:
         self.envs.close()
+
+
+def policy_metadata(spec: TrainSpec, step: int, **extra: Any) -> dict[str, Any]:
+    """What an exported policy of `spec` says about itself, next to its weights."""
+    return {
+        "env_id": spec.env_id,
+        # What the env must be built with for the policy to see what it trained on.
+        "env_options": dataclasses.asdict(spec.env_options()),
+        "algo": spec.algo.value,
+        "step": step,
+        "spec": spec.model_dump(mode="json"),
+        **extra,
+    }

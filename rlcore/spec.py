@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from rlcore.envs import ENVS
+from rlcore.envs import ENVS, EnvOptions
 from rlcore.memory import estimate, memory_limit
 
 
@@ -39,7 +39,7 @@ class ModelKind(StrEnum):
 
 
 Device = Literal["auto", "cpu", "cuda"]
-Encoder = Literal["dense", "none"]
+Encoder = Literal["dense", "none", "cnn"]
 
 # Hyperparameters that depend on the algorithm. A field left out of a spec takes the
 # value for its algorithm from this table; every key must be a TrainSpec field.
@@ -92,6 +92,34 @@ ALGORITHM_DEFAULTS: dict[Algorithm, dict[str, Any]] = {
     },
 }
 
+# Hyperparameters of an environment family, over those of the algorithm. Atari follows
+# CleanRL's ppo_atari_lstm: 8 envs x 128 steps in 4 minibatches of whole env columns,
+# 4 epochs, lr 2.5e-4 annealed, clip 0.1, entropy 0.01, gamma 0.99, lambda 0.95, a
+# 128-unit core, rewards clipped to their sign for training.
+FAMILY_DEFAULTS: dict[tuple[str, Algorithm], dict[str, Any]] = {
+    ("atari", Algorithm.ppo): {
+        "learning_rate": 2.5e-4,
+        "num_envs": 8,
+        "rollout_length": 128,
+        "minibatches": 4,
+        "epochs": 4,
+        "clip_range": 0.1,
+        "ent_coef": 0.01,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "anneal_lr": True,
+        "max_grad_norm": 0.5,
+        "normalize_advantages": True,
+        "hidden_size": 128,
+    },
+}
+# Rewards are clipped to their sign for training in these families (the reported episode
+# return stays the game score).
+CLIPPED_REWARD_FAMILIES = frozenset({"atari"})
+
+# The env options (`rlcore.envs.EnvOptions`) a spec may set, where its env accepts them.
+ENV_OPTIONS = tuple(EnvOptions.__dataclass_fields__)
+
 # Fields that an algorithm does not use, and why. A spec that sets one is refused with
 # the reason, and a spec of that algorithm holds None there (and leaves it out of its
 # dump), so that no value is shown or stored that the run never used.
@@ -111,6 +139,20 @@ NOT_APPLYING: dict[Algorithm, dict[str, str]] = {
     Algorithm.ppo: {},
 }
 _ALGORITHM_ONLY = sorted({name for fields in NOT_APPLYING.values() for name in fields})
+
+
+def _env_defaults(env_id: Any, algo: Algorithm) -> dict[str, Any]:
+    """Defaults that depend on the env: its family's hyperparameters, options and encoder."""
+    env = ENVS.get(env_id) if isinstance(env_id, str) else None
+    if env is None:
+        return {}  # the field validator reports the unknown env
+    options = {name: getattr(EnvOptions(), name) for name in env.options}
+    return {
+        **FAMILY_DEFAULTS.get((env.family, algo), {}),
+        **options,
+        "encoder": "cnn" if env.pixels else "dense",
+        "clip_rewards": env.family in CLIPPED_REWARD_FAMILIES,
+    }
 
 
 class TrainSpec(BaseModel):
@@ -170,9 +212,10 @@ class TrainSpec(BaseModel):
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
     normalize_advantages: bool = Field(None)  # type: ignore[assignment]
 
-    encoder: Encoder = Field(
-        "dense",
-        description="dense: a ReLU layer of hidden_size before the core; none: the core reads observations.",
+    encoder: Encoder = Field(  # type: ignore[assignment]
+        None,
+        description="dense: a ReLU layer of hidden_size before the core; none: the core reads observations; "
+        "cnn: the Nature CNN, for pixel envs (their default and only choice).",
     )
     hidden_size: int = Field(64, ge=1, le=2048)
     num_layers: int = Field(1, ge=1, le=8, description="Recurrent layers (gru, lstm).")
@@ -183,6 +226,23 @@ class TrainSpec(BaseModel):
         le=8192,
         description="Truncated BPTT chunk length, bptt_length <= rollout_length; default: whole rollout.",
     )
+
+    frame_stack: Literal[1, 4] | None = Field(
+        None, description="Atari: frames per observation; with 1 the memory core must do the remembering."
+    )
+    repeat_action_probability: float | None = Field(
+        None, ge=0.0, le=1.0, description="Atari: sticky actions (0.25 as in ALE v5)."
+    )
+    episodic_life: bool | None = Field(
+        None, description="Atari: a lost life ends the episode for learning; the game goes on."
+    )
+    flicker: float | None = Field(
+        None, ge=0.0, le=1.0, description="Pixel envs: probability that each observed frame is blanked."
+    )
+    clip_rewards: bool = Field(  # type: ignore[assignment]
+        None, description="Train on sign(reward); returns stay the game score. Default: on for Atari only."
+    )
+    bf16: bool = Field(False, description="CUDA: run the encoder in bf16 autocast (no effect on the CPU).")
 
     eval_interval: int = Field(0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off.")
     eval_episodes: int = Field(10, ge=1, le=1000)
@@ -200,6 +260,28 @@ class TrainSpec(BaseModel):
             allowed = ", ".join(sorted(ENVS))
             raise ValueError(f"unknown environment {env_id!r}; allowed: {allowed}")
         return env_id
+
+    @field_validator(*ENV_OPTIONS)
+    @classmethod
+    def _option_applies_to_env(cls, value: Any, info: ValidationInfo) -> Any:
+        env = ENVS.get(info.data.get("env_id", ""))
+        if value is not None and env is not None and info.field_name not in env.options:
+            raise PydanticCustomError(
+                "not_applicable",
+                "does not apply to {env} (its options: {options})",
+                {"env": env.id, "options": ", ".join(env.options) or "none"},
+            )
+        return value
+
+    @field_validator("encoder")
+    @classmethod
+    def _encoder_fits_observations(cls, value: str, info: ValidationInfo) -> str:
+        env = ENVS.get(info.data.get("env_id", ""))
+        if env is not None and (value == "cnn") != env.pixels:
+            seen = "images" if env.pixels else "vectors"
+            fits = "cnn" if env.pixels else "dense or none"
+            raise ValueError(f"{env.id} observes {seen}: use {fits}")
+        return value
 
     @field_validator(*_ALGORITHM_ONLY)
     @classmethod
@@ -226,7 +308,11 @@ class TrainSpec(BaseModel):
         if (info.context or {}).get("saved"):
             # Specs stored before NOT_APPLYING existed hold every field.
             given = {k: v for k, v in given.items() if k not in ignored}
-        defaults = {k: v for k, v in ALGORITHM_DEFAULTS[algo].items() if k not in ignored}
+        defaults = {
+            k: v
+            for k, v in {**ALGORITHM_DEFAULTS[algo], **_env_defaults(data.get("env_id"), algo)}.items()
+            if k not in ignored
+        }
         merged = {**defaults, **dict.fromkeys(ignored), **given}
         if "minibatches" not in given:
             # A default must never make a small spec invalid: with few envs there may be
@@ -271,7 +357,15 @@ class TrainSpec(BaseModel):
         data = handler(self)
         for name in NOT_APPLYING[self.algo]:
             data.pop(name, None)
+        for name in ENV_OPTIONS:
+            if name not in ENVS[self.env_id].options:
+                data.pop(name, None)
         return data
+
+    def env_options(self) -> EnvOptions:
+        """The options this spec's env is built with (the defaults for options it does not take)."""
+        given = {name: getattr(self, name) for name in ENV_OPTIONS if getattr(self, name) is not None}
+        return EnvOptions(**given)
 
     @classmethod
     def from_saved(cls, data: str | bytes | dict[str, Any], *, check_memory: bool = True) -> TrainSpec:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from celery import shared_task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from app.db import forget_engines, upgrade
 from app.queue import TASK_NAME
@@ -39,3 +42,13 @@ def _on_worker_init(sender: object = None, **_: object) -> None:
 @worker_process_init.connect
 def _on_process_init(**_: object) -> None:
     forget_engines()
+
+
+@worker_ready.connect
+def _say_where_jobs_run(**_: object) -> None:
+    # One line an operator (and `rlserve worker --gpus`'s test) can read: which GPU, if any.
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    print(f"rlserve worker: GPU {gpu} (CUDA_VISIBLE_DEVICES={visible})", file=sys.stderr, flush=True)

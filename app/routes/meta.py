@@ -29,6 +29,10 @@ def list_envs(user: UserDep) -> list[schemas.EnvOut]:
             solved_return=e.solved_return,
             needs_memory=e.needs_memory,
             max_episode_steps=e.max_episode_steps,
+            family=e.family,
+            pixels=e.pixels,
+            action_names=list(e.action_names),
+            options=list(e.options),
         )
         for e in ENVS.values()
     ]

@@ -11,6 +11,7 @@ for each update:
 from __future__ import annotations
 
 from rlcore import distributions
+from rlcore.device import autocast
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.run import Run
 
@@ -25,7 +26,8 @@ def train(run: Run) -> None:
 
         update = Means()
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):
-            logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
+            with autocast(run.device, spec.bf16):
+                logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
             logprobs = distributions.log_prob(logits, mb.actions)
             if i == 0:
                 replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)

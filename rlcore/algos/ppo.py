@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from rlcore import distributions
+from rlcore.device import autocast
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.run import Run
 
@@ -34,7 +35,8 @@ def train(run: Run) -> None:
         for epoch in range(1, spec.epochs + 1):  # noqa: B007 (reported: the epochs run)
             this_epoch = Means()
             for mb in batch.minibatches(spec.minibatches):
-                logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
+                with autocast(run.device, spec.bf16):
+                    logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
                 logprobs = distributions.log_prob(logits, mb.actions)
                 if replay is None:
                     replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)

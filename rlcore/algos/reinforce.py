@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from rlcore import distributions
+from rlcore.device import autocast
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.episodes import EpisodeSequences, pack_episodes
 from rlcore.models import ActorCritic
@@ -33,7 +34,8 @@ def train(run: Run) -> None:
 
         update = Means()
         for i, mb in enumerate(batch.minibatches(min(spec.minibatches, batch.count))):
-            logits = unroll(policy, mb, spec.bptt_length)
+            with autocast(run.device, spec.bf16):
+                logits = unroll(policy, mb, spec.bptt_length)
             logprobs = distributions.log_prob(logits, mb.actions)
             if i == 0:  # before the first gradient step
                 replay = replay_error(logprobs.detach(), mb.logprobs, mb.fresh)

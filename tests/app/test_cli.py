@@ -296,3 +296,37 @@ def test_worker_command_becomes_the_celery_worker_and_stops_on_sigterm(tmp_path:
     finally:
         code = _stop(process, signal.SIGTERM)
     assert code == 0, log_path.read_text()
+
+
+def test_worker_per_gpu_pins_one_worker_to_each_gpu_and_stops_them_all(tmp_path: Path) -> None:
+    """`rlserve worker --gpus 0,1`: two Celery workers, each seeing only its own GPU id."""
+    log_path = tmp_path / "workers.out"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*RLSERVE, "worker", "--gpus", "0,1", "--queues", "gpu"],
+            env=_up_env(tmp_path / "data"),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while log_path.read_text().count(" ready.") < 2:
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while log_path.read_text().count("rlserve worker: GPU") < 2:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        out = log_path.read_text()
+        assert "CUDA_VISIBLE_DEVICES=0)" in out and "CUDA_VISIBLE_DEVICES=1)" in out, out
+    finally:
+        code = _stop(process, signal.SIGTERM)
+    assert code == 0, log_path.read_text()
+    assert log_path.read_text().count("rlserve-") >= 2  # two worker names, one per child
+
+
+def test_worker_gpus_all_without_a_gpu_says_so(tmp_path: Path) -> None:
+    result = _run(["worker", "--gpus", "all"], {**_up_env(tmp_path / "data"), "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 1 and "no CUDA GPU is visible" in result.stderr, result
