@@ -1,4 +1,8 @@
-"""The environment allow-list, the vector-env contract and exact state save/restore."""
+"""The environment allow-list, the vector-env contract and exact state save/restore.
+
+Atari ids have their own file (test_atari_envs.py): their episodes are too long for the
+generic tests here.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,19 @@ import torch
 
 from rlcore.envs import (
     CUE_RECALL_DELAY,
+    CUE_RECALL_PIXELS_DELAY,
     ENVS,
+    EnvOptions,
     EnvStateNotSupported,
+    check_options,
     get_env_state,
     make_vec_env,
     set_env_state,
     supports_state,
 )
+from rlcore.envs.registry import _BUILDERS
 
-ALL_IDS = sorted(ENVS)
+ALL_IDS = sorted(env_id for env_id, info in ENVS.items() if info.family != "atari")
 STATEFUL_IDS = [env_id for env_id in ALL_IDS if supports_state(env_id)]
 CARTPOLE_IDS = ["CartPole-v0", "CartPole-v1"]
 SYNC_IDS = ["Acrobot-v1", "MountainCar-v0", "LunarLander-v3"]
@@ -52,6 +60,10 @@ def _cue_recall_start(obs: np.ndarray) -> bool:
     return bool(obs[:2].sum() == 1.0 and obs[2] == 0.0)
 
 
+def _cue_recall_pixels_start(obs: np.ndarray) -> bool:
+    return bool(obs.sum() == 12 * 12 * 255 and not obs[0, -4:].any())
+
+
 # What the first observation of an episode looks like, per env id.
 IS_EPISODE_START: dict[str, Callable[[np.ndarray], bool]] = {
     "CartPole-v0": _cartpole_start,
@@ -59,6 +71,7 @@ IS_EPISODE_START: dict[str, Callable[[np.ndarray], bool]] = {
     "CartPoleMasked-v1": _cartpole_start,
     "CartPoleFlicker-v1": _cartpole_start,
     "CueRecall-v0": _cue_recall_start,
+    "CueRecallPixels-v0": _cue_recall_pixels_start,
     "Acrobot-v1": _acrobot_start,
     "MountainCar-v0": _mountain_car_start,
     "LunarLander-v3": _lunar_lander_start,
@@ -102,8 +115,14 @@ def test_allow_list_entries_are_consistent() -> None:
         assert info.id == env_id
         assert info.description
         assert info.max_episode_steps is not None
+        assert info.family in ("classic", "memory", "atari")
+        assert info.action_names and len(set(info.action_names)) == len(info.action_names)
+        assert set(info.options) <= {"frame_stack", "repeat_action_probability", "episodic_life", "flicker"}
+        assert info.pixels == (info.family == "atari" or env_id == "CueRecallPixels-v0")
+    assert set(_BUILDERS) == set(ENVS)
     memory_ids = {env_id for env_id, info in ENVS.items() if info.needs_memory}
-    assert memory_ids == {"CartPoleMasked-v1", "CartPoleFlicker-v1", "CueRecall-v0"}
+    assert memory_ids == {"CartPoleMasked-v1", "CartPoleFlicker-v1", "CueRecall-v0", "CueRecallPixels-v0"}
+    assert ENVS["CartPole-v1"].action_names == ("left", "right")
     assert ENVS["CartPole-v0"].max_episode_steps == 200
     assert ENVS["CartPole-v1"].max_episode_steps == 500
     for env_id in SYNC_IDS:
@@ -114,6 +133,8 @@ def test_allow_list_entries_are_consistent() -> None:
     "env_id",
     [
         "Pong-v5",
+        "ALE/Pong-v4",
+        "ale_py.env:AtariEnv",
         "cartpole-v1",
         "CartPole-v1 ",
         "gymnasium.envs.classic_control.cartpole:CartPoleEnv",
@@ -139,19 +160,22 @@ def test_contract_and_same_step_autoreset(env_id: str) -> None:
     envs = make_vec_env(env_id, num_envs, seed=1)
     obs_shape = envs.single_observation_space.shape
     assert isinstance(envs.single_action_space, gym.spaces.Discrete)
+    dtype = envs.single_observation_space.dtype
+    assert dtype == (np.uint8 if ENVS[env_id].pixels else np.float32)
+    assert envs.single_action_space.n == len(ENVS[env_id].action_names)
     obs, _ = envs.reset(seed=1)
-    assert obs.shape == (num_envs, *obs_shape) and obs.dtype == np.float32
+    assert obs.shape == (num_envs, *obs_shape) and obs.dtype == dtype
     rng = np.random.default_rng(0)
     lengths = np.zeros(num_envs, dtype=int)
     episodes_ended = np.zeros(num_envs, dtype=int)
     for _ in range(max_steps + 5):
         obs, reward, terminated, truncated, info = envs.step(_random_actions(envs, rng))
         lengths += 1
-        assert obs.shape == (num_envs, *obs_shape) and obs.dtype == np.float32
+        assert obs.shape == (num_envs, *obs_shape) and obs.dtype == dtype
         assert reward.shape == (num_envs,) and reward.dtype == np.float32
         assert terminated.dtype == np.bool_ and truncated.dtype == np.bool_
         final_obs, ended = info["final_obs"], info["_final_obs"]
-        assert final_obs.shape == obs.shape and final_obs.dtype == np.float32
+        assert final_obs.shape == obs.shape and final_obs.dtype == dtype
         assert ended.dtype == np.bool_
         np.testing.assert_array_equal(ended, terminated | truncated)
         assert np.all(lengths <= max_steps)
@@ -333,3 +357,139 @@ def test_lunar_lander_state_is_not_supported() -> None:
 def test_state_of_foreign_env_is_refused() -> None:
     with pytest.raises(TypeError, match="make_vec_env"):
         get_env_state(gym.make_vec("CartPole-v1", 2, vectorization_mode="sync"))
+
+
+# --- options ----------------------------------------------------------------------
+
+
+def test_options_are_checked() -> None:
+    for bad in ({"frame_stack": 2}, {"repeat_action_probability": 1.5}, {"flicker": -0.1}):
+        with pytest.raises(ValueError, match=f"option {next(iter(bad))}"):
+            EnvOptions(**bad)
+    assert EnvOptions().changed() == ()
+    assert EnvOptions(frame_stack=1, flicker=0.5).changed() == ("frame_stack", "flicker")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "options", "refused"),
+    [
+        ("CartPole-v1", EnvOptions(frame_stack=1), "frame_stack"),
+        ("CartPoleFlicker-v1", EnvOptions(flicker=0.5), "flicker"),
+        ("CueRecall-v0", EnvOptions(episodic_life=True), "episodic_life"),
+        ("CueRecallPixels-v0", EnvOptions(repeat_action_probability=0.0), "repeat_action_probability"),
+        ("CueRecallPixels-v0", EnvOptions(frame_stack=1, flicker=0.5), "frame_stack"),
+    ],
+)
+def test_options_that_do_not_apply_are_refused(env_id: str, options: EnvOptions, refused: str) -> None:
+    with pytest.raises(ValueError, match=f"option {refused} does not apply to {env_id}"):
+        make_vec_env(env_id, 2, 0, options)
+    with pytest.raises(ValueError, match=f"option {refused}"):
+        check_options(env_id, options)
+
+
+def test_default_options_apply_to_every_env() -> None:
+    for env_id in ENVS:
+        assert check_options(env_id, EnvOptions()) == EnvOptions()
+        assert check_options(env_id) == EnvOptions()
+
+
+# --- pixel CueRecall --------------------------------------------------------------
+
+
+def _pixel_cue(obs: np.ndarray) -> np.ndarray:
+    """0 where the square is in the left half, 1 in the right half (asserts it is shown)."""
+    left, right = obs[:, 0, :, :18].sum(axis=(1, 2)), obs[:, 0, :, 18:].sum(axis=(1, 2))
+    assert np.all((left == 0) != (right == 0))
+    return (right > 0).astype(np.int64)
+
+
+def _cue_recall_pixels_rewards(policy: str, num_envs: int, episodes: int) -> np.ndarray:
+    """Final rewards of CueRecallPixels episodes; `policy` is 'right' or 'wrong'."""
+    length = CUE_RECALL_PIXELS_DELAY + 2
+    envs = make_vec_env("CueRecallPixels-v0", num_envs, seed=5)
+    obs, _ = envs.reset(seed=5)
+    assert envs.single_observation_space.shape == (1, 36, 36)
+    finals = []
+    for _ in range(episodes):
+        cue = _pixel_cue(obs)
+        # The square is 12x12 and bright; the bottom rows stay dark until the query.
+        assert np.all(obs.reshape(num_envs, -1).max(axis=1) == 255)
+        assert np.all((obs > 0).sum(axis=(1, 2, 3)) == 144)
+        answer = cue if policy == "right" else 1 - cue
+        for t in range(length):
+            last = t == length - 1
+            if 0 < t < length - 1:
+                assert not obs.any()
+            if last:
+                np.testing.assert_array_equal(obs[:, 0, -4:], 255)
+                assert not obs[:, 0, :-4].any()
+            obs, reward, terminated, truncated, info = envs.step(answer)
+            assert obs.dtype == np.uint8 and info["final_obs"].dtype == np.uint8
+            assert np.all(terminated == last) and not truncated.any()
+            if not last:
+                assert np.all(reward == 0)
+        finals.append(reward)
+    return np.concatenate(finals)
+
+
+def test_cue_recall_pixels_scores_the_answer() -> None:
+    right = _cue_recall_pixels_rewards("right", 8, 6)
+    assert np.all(right == 1.0)
+    assert np.all(_cue_recall_pixels_rewards("wrong", 8, 6) == -1.0)
+
+
+def test_cue_recall_pixels_shows_both_cues() -> None:
+    envs = make_vec_env("CueRecallPixels-v0", 64, seed=2)
+    cues = _pixel_cue(envs.reset(seed=2)[0])
+    assert 0.3 < cues.mean() < 0.7
+
+
+def _flicker_runs(seed: int, steps: int, num_envs: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Observations of flickered and plain CueRecallPixels under the same seed and actions."""
+    flickered = make_vec_env("CueRecallPixels-v0", num_envs, seed, EnvOptions(flicker=0.5))
+    plain = make_vec_env("CueRecallPixels-v0", num_envs, seed)
+    out_f, out_p = [flickered.reset(seed=seed)[0]], [plain.reset(seed=seed)[0]]
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        action = _random_actions(plain, rng)
+        out_f.append(flickered.step(action)[0])
+        out_p.append(plain.step(action)[0])
+    return out_f, out_p
+
+
+def test_cue_recall_pixels_flicker_blanks_frames_at_the_set_rate() -> None:
+    flickered, plain = _flicker_runs(seed=3, steps=99, num_envs=10)
+    blank = []
+    for f, p in zip(flickered, plain, strict=True):
+        assert f.dtype == np.uint8
+        rows_blank = ~f.reshape(len(f), -1).any(axis=1)
+        rows_shown = p.reshape(len(p), -1).any(axis=1)
+        np.testing.assert_array_equal(f[~rows_blank], p[~rows_blank])
+        blank.extend(rows_blank[rows_shown])  # a blank frame of the task says nothing
+    n = len(blank)
+    assert n > 300
+    # Binomial(n, 0.5): 4 standard deviations either side.
+    assert abs(np.sum(blank) - n / 2) < 4 * math.sqrt(n / 4)
+    again, _ = _flicker_runs(seed=3, steps=99, num_envs=10)
+    _assert_same_runs([tuple(flickered)], [tuple(again)])
+    other, _ = _flicker_runs(seed=4, steps=99, num_envs=10)
+    assert not all(np.array_equal(a, b) for a, b in zip(flickered, other, strict=True))
+
+
+def test_cue_recall_pixels_flicker_state_round_trip() -> None:
+    options = EnvOptions(flicker=0.5)
+    envs = make_vec_env("CueRecallPixels-v0", 4, 7, options)
+    rng = np.random.default_rng(7)
+    for _ in range(9):
+        envs.step(_random_actions(envs, rng))
+    state = get_env_state(envs)
+    _assert_plain(state)
+    actions = [_random_actions(envs, rng) for _ in range(20)]
+    original = _run(envs, actions)
+    resumed = make_vec_env("CueRecallPixels-v0", 4, 8, options)
+    set_env_state(resumed, state)
+    _assert_same_runs(original, _run(resumed, actions))
+    with pytest.raises(ValueError, match="env state is for"):
+        set_env_state(make_vec_env("CueRecallPixels-v0", 4, 0, EnvOptions(flicker=0.25)), state)
+    with pytest.raises(ValueError, match="env state is for"):
+        set_env_state(make_vec_env("CueRecallPixels-v0", 4, 0), state)
