@@ -310,7 +310,10 @@ class TrainSpec(BaseModel):
             given = {k: v for k, v in given.items() if k not in ignored}
         defaults = {
             k: v
-            for k, v in {**ALGORITHM_DEFAULTS[algo], **_env_defaults(data.get("env_id"), algo)}.items()
+            for k, v in {
+                **ALGORITHM_DEFAULTS[algo],
+                **_env_defaults(data.get("env_id", cls.model_fields["env_id"].default), algo),
+            }.items()
             if k not in ignored
         }
         merged = {**defaults, **dict.fromkeys(ignored), **given}
