@@ -49,6 +49,7 @@ from rlcore.envs.registry import (
     check_options,
     get_env_state,
     make_vec_env,
+    observation_shape,
     set_env_state,
     supports_state,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "check_options",
     "get_env_state",
     "make_vec_env",
+    "observation_shape",
     "set_env_state",
     "supports_state",
 ]

@@ -55,7 +55,9 @@ from rlcore.envs.state import (
 if TYPE_CHECKING:
     from ale_py import AtariVectorEnv
 
-# A checkpoint resume replays at most this many steps plus one game per env.
+# A checkpoint resume replays at most this many steps plus one game per env. Measured on a
+# busy 2-core machine, Breakout, 8 envs, random play, 2000 steps (86 games ended): 26.5 s
+# when reseeding at every game end, 8.4 s with 10,000; replaying 2000 steps of 8 envs: 9.1 s.
 RESEED_AFTER_STEPS = 10_000
 NOOP_MAX = 30
 NOOP = 0  # index of NOOP in every minimal action set

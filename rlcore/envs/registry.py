@@ -29,6 +29,7 @@ __all__ = [
     "check_options",
     "get_env_state",
     "make_vec_env",
+    "observation_shape",
     "register_builders",
     "set_env_state",
     "supports_state",
@@ -88,6 +89,8 @@ class EnvInfo:
     max_episode_steps: int | None = None
     family: str  # "classic", "memory" or "atari": the module that builds it
     action_names: tuple[str, ...]  # meaning of each discrete action, by index
+    # Of one env with default options (see `observation_shape` for others).
+    observation_shape: tuple[int, ...]
     # Observations are uint8 images (C, H, W) rather than float32 vectors.
     pixels: bool = False
     options: tuple[str, ...] = ()  # the EnvOptions fields this env accepts
@@ -167,6 +170,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=200,
             family="classic",
             action_names=_CARTPOLE_ACTIONS,
+            observation_shape=(4,),
         ),
         EnvInfo(
             id="CartPole-v1",
@@ -176,6 +180,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=500,
             family="classic",
             action_names=_CARTPOLE_ACTIONS,
+            observation_shape=(4,),
         ),
         EnvInfo(
             id="CartPoleMasked-v1",
@@ -185,6 +190,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=500,
             family="classic",
             action_names=_CARTPOLE_ACTIONS,
+            observation_shape=(2,),
         ),
         EnvInfo(
             id="CartPoleFlicker-v1",
@@ -196,6 +202,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=500,
             family="classic",
             action_names=_CARTPOLE_ACTIONS,
+            observation_shape=(4,),
         ),
         EnvInfo(
             id="CueRecall-v0",
@@ -208,6 +215,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=CUE_RECALL_DELAY + 2,
             family="memory",
             action_names=("cue 0", "cue 1"),
+            observation_shape=(3,),
         ),
         EnvInfo(
             id="CueRecallPixels-v0",
@@ -221,6 +229,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=CUE_RECALL_PIXELS_DELAY + 2,
             family="memory",
             action_names=("left", "right"),
+            observation_shape=(1, 36, 36),
             pixels=True,
             options=("flicker",),
         ),
@@ -232,6 +241,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=500,
             family="classic",
             action_names=("torque -1", "torque 0", "torque +1"),
+            observation_shape=(6,),
         ),
         EnvInfo(
             id="MountainCar-v0",
@@ -241,6 +251,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=200,
             family="classic",
             action_names=("accelerate left", "coast", "accelerate right"),
+            observation_shape=(2,),
         ),
         EnvInfo(
             id="LunarLander-v3",
@@ -250,6 +261,7 @@ ENVS: dict[str, EnvInfo] = {
             max_episode_steps=1000,
             family="classic",
             action_names=("noop", "fire left engine", "fire main engine", "fire right engine"),
+            observation_shape=(8,),
         ),
         *(
             EnvInfo(
@@ -264,6 +276,7 @@ ENVS: dict[str, EnvInfo] = {
                 max_episode_steps=ATARI_MAX_FRAMES // ATARI_FRAME_SKIP,
                 family="atari",
                 action_names=game.action_names,
+                observation_shape=(EnvOptions().frame_stack, ATARI_FRAME_SIZE, ATARI_FRAME_SIZE),
                 pixels=True,
                 options=_ATARI_OPTIONS,
             )
@@ -321,6 +334,15 @@ def check_options(env_id: str, options: EnvOptions | None = None) -> EnvOptions:
             accepted = ", ".join(info.options) or "none"
             raise ValueError(f"option {name} does not apply to {env_id} (its options: {accepted})")
     return options
+
+
+def observation_shape(env_id: str, options: EnvOptions | None = None) -> tuple[int, ...]:
+    """The shape of one observation of ``env_id`` built with ``options``, without building it."""
+    info = _check_env_id(env_id)
+    options = check_options(env_id, options)
+    if info.family == "atari":
+        return (options.frame_stack, ATARI_FRAME_SIZE, ATARI_FRAME_SIZE)
+    return info.observation_shape
 
 
 def make_vec_env(env_id: str, num_envs: int, seed: int, options: EnvOptions | None = None) -> VectorEnv:

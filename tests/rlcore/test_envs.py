@@ -25,6 +25,7 @@ from rlcore.envs import (
     check_options,
     get_env_state,
     make_vec_env,
+    observation_shape,
     set_env_state,
     supports_state,
 )
@@ -163,6 +164,7 @@ def test_contract_and_same_step_autoreset(env_id: str) -> None:
     dtype = envs.single_observation_space.dtype
     assert dtype == (np.uint8 if ENVS[env_id].pixels else np.float32)
     assert envs.single_action_space.n == len(ENVS[env_id].action_names)
+    assert obs_shape == observation_shape(env_id) == ENVS[env_id].observation_shape
     obs, _ = envs.reset(seed=1)
     assert obs.shape == (num_envs, *obs_shape) and obs.dtype == dtype
     rng = np.random.default_rng(0)
