@@ -19,21 +19,19 @@ real updates.
 
 Observations are counted at the dtype the rollout stores them in: uint8 pixel frames at
 1 byte a value, everything else as float32 (`RolloutCollector`). The observation shape,
-dtype and number of actions come from `env_space_info`: from the env's `EnvInfo` where
-it states them (`obs_shape`, `obs_dtype`, `num_actions`), which spares building an
-Atari env wherever a spec is validated, otherwise from an env built once per id.
+dtype and number of actions come from the env registry (`env_space_info`), so that
+validating a spec never builds an env (nor loads the Atari emulator).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rlcore.envs import ENVS, make_vec_env
+from rlcore.envs import ENVS, EnvOptions, observation_shape
 
 if TYPE_CHECKING:
     from rlcore.spec import TrainSpec
@@ -97,25 +95,16 @@ class EnvSpaces:
         return self.obs_size * (1 if self.obs_dtype == "uint8" else FLOAT)
 
 
-@functools.cache
-def env_space_info(env_id: str) -> EnvSpaces:
-    """The spaces of an allowed env: from its EnvInfo when it states them, else built once per id."""
+def env_space_info(env_id: str, options: EnvOptions | None = None) -> EnvSpaces:
+    """The spaces of an allowed env built with `options`, from the registry alone (no env is built)."""
     info = ENVS[env_id]
-    stated = [getattr(info, name, None) for name in ("obs_shape", "obs_dtype", "num_actions")]
-    if all(value is not None for value in stated):
-        shape, dtype, actions = stated
-        return EnvSpaces(tuple(shape), str(dtype), int(actions))
-    envs = make_vec_env(env_id, 1, seed=0)
-    try:
-        space = envs.single_observation_space
-        return EnvSpaces(tuple(space.shape), str(space.dtype), int(envs.single_action_space.n))
-    finally:
-        envs.close()
+    dtype = "uint8" if info.pixels else "float32"
+    return EnvSpaces(observation_shape(env_id, options), dtype, len(info.action_names))
 
 
-def env_spaces(env_id: str) -> tuple[tuple[int, ...], int]:
+def env_spaces(env_id: str, options: EnvOptions | None = None) -> tuple[tuple[int, ...], int]:
     """(observation shape, number of actions) of an allowed env."""
-    spaces = env_space_info(env_id)
+    spaces = env_space_info(env_id, options)
     return spaces.obs_shape, spaces.num_actions
 
 
@@ -299,7 +288,7 @@ def _core_floats(spec: TrainSpec, features: int) -> int:
 
 def estimate(spec: TrainSpec) -> MemoryEstimate:
     """The memory a run of `spec` needs beyond the fixed cost of Python, torch and the envs."""
-    return estimate_for(spec, env_space_info(spec.env_id))
+    return estimate_for(spec, env_space_info(spec.env_id, spec.env_options()))
 
 
 def estimate_for(spec: TrainSpec, spaces: EnvSpaces) -> MemoryEstimate:

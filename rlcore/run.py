@@ -148,7 +148,8 @@ class Run:
     def evaluate(self, episodes: int) -> float:
         """Mean return of the current policy on fresh envs."""
         act = torch_policy_actor(self.policy, self.device, self.eval_generator)
-        returns = run_episodes(act, self.spec.env_id, episodes, self.spec.seed + 10_000, self.spec.env_options())
+        spec = self.spec
+        returns = run_episodes(act, spec.env_id, episodes, spec.seed + 10_000, spec.env_options())
         return float(np.mean(returns))
 
     def _track_best(self) -> None:

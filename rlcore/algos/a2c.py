@@ -11,8 +11,8 @@ for each update:
 from __future__ import annotations
 
 from rlcore import distributions
-from rlcore.device import autocast
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
+from rlcore.device import autocast
 from rlcore.run import Run
 
 

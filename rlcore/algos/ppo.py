@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 
 from rlcore import distributions
-from rlcore.device import autocast
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
+from rlcore.device import autocast
 from rlcore.run import Run
 
 

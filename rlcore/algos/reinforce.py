@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 
 from rlcore import distributions
-from rlcore.device import autocast
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
+from rlcore.device import autocast
 from rlcore.episodes import EpisodeSequences, pack_episodes
 from rlcore.models import ActorCritic
 from rlcore.run import Run

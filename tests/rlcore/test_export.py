@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from rlcore.envs import make_vec_env
 from rlcore.export import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -579,3 +580,30 @@ def test_pixel_onnx_takes_uint8_frames_with_a_dynamic_batch(
         session.run(None, {**feed, "obs": feed["obs"].astype(np.float32)})
     # load_policy takes one env's frames unbatched, as the trainer's envs give them.
     assert load_policy(directory).act(frame, deterministic=True) in range(PONG_ACTIONS)
+
+
+def test_a_pixel_policy_agrees_in_torch_and_onnx_over_a_whole_pong_game(pixel_exported: dict) -> None:
+    """A whole game of rlcore's Pong (sticky actions, no-op starts), played by the ONNX policy."""
+    policy, _, directory = pixel_exported["lstm"]
+    session = session_for(directory)
+    envs = make_vec_env("ALE/Pong-v5", 1, seed=3)
+    obs, _ = envs.reset(seed=3)
+    torch_state = policy.initial_state(1)
+    onnx_state = np.zeros((1, *policy.state_shape), np.float32)
+    no_start = torch.zeros(1, 1, dtype=torch.bool)
+    rng = np.random.default_rng(0)
+    steps, worst = 0, 0.0
+    with torch.no_grad():
+        while True:
+            logits, _, torch_state = policy(torch.from_numpy(obs[None]), torch_state, no_start)
+            expected = torch.softmax(logits[0, 0].double(), -1).numpy()
+            onnx_logits, _, onnx_state = session.run(None, {"obs": obs, "state": onnx_state})
+            got = softmax(onnx_logits)[0]
+            worst = max(worst, float(np.abs(got - expected).max()))
+            obs, _, _, _, info = envs.step(np.array([rng.choice(PONG_ACTIONS, p=got / got.sum())]))
+            steps += 1
+            if info["game_over"][0]:
+                break
+    envs.close()
+    assert steps > 500, "a game of Pong lasts until one side scores 21"
+    assert worst < TOLERANCE

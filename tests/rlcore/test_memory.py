@@ -8,14 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 from pydantic import ValidationError
 
 from rlcore.algos import ALGORITHMS
-from rlcore.envs import ENVS, make_vec_env
+from rlcore.envs import ENVS, EnvOptions, make_vec_env
 from rlcore.episodes import BLOCK
 from rlcore.memory import (
     CNN_CONVS,
@@ -140,9 +139,16 @@ def test_the_episode_block_is_the_collectors() -> None:
 
 
 def test_env_spaces_match_the_allowed_envs() -> None:
-    for env_id in ENVS:
-        envs = make_vec_env(env_id, 2, seed=0)
-        assert env_spaces(env_id) == (envs.single_observation_space.shape, envs.single_action_space.n)
+    # Every Atari game has the same frames (the action sets are checked against ALE in
+    # test_atari_envs.py): Pong stands for them, with both frame stacks.
+    cases = [(env_id, None) for env_id, info in ENVS.items() if info.family != "atari"]
+    cases += [("ALE/Pong-v5", EnvOptions(frame_stack=k)) for k in (1, 4)]
+    for env_id, options in cases:
+        envs = make_vec_env(env_id, 2, seed=0, options=options)
+        space = envs.single_observation_space
+        assert env_space_info(env_id, options) == EnvSpaces(
+            space.shape, str(space.dtype), envs.single_action_space.n
+        ), env_id
         envs.close()
 
 
@@ -337,17 +343,16 @@ def test_uint8_frames_count_a_byte_a_pixel(make_spec) -> None:
     assert as_bytes.activations.bytes == as_floats.activations.bytes  # scaled inside the cnn either way
 
 
-def test_a_pixel_env_states_its_spaces_and_is_never_built(monkeypatch) -> None:
-    """What the env registry needs for pixel envs: obs_shape, obs_dtype and num_actions
-    in its EnvInfo, so that validating a spec does not build an Atari env."""
-    stated = SimpleNamespace(obs_shape=(4, 84, 84), obs_dtype="uint8", num_actions=6, max_episode_steps=None)
-    monkeypatch.setitem(ENVS, "PixelTest-v0", stated)
-    assert env_space_info("PixelTest-v0") == PIXELS
-    assert env_spaces("PixelTest-v0") == ((4, 84, 84), 6)
-    spec = TrainSpec(env_id="PixelTest-v0", model="lstm", num_envs=8, rollout_length=128)
+def test_an_atari_spec_is_estimated_from_the_registry_without_the_emulator() -> None:
+    code = (
+        "import sys; from rlcore.spec import TrainSpec; from rlcore.memory import estimate; "
+        "estimate(TrainSpec(env_id='ALE/Pong-v5', model='lstm', frame_stack=1)); "
+        "assert 'ale_py' not in sys.modules, 'validating an Atari spec loaded ALE'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    spec = TrainSpec(env_id="ALE/Pong-v5", model="lstm", frame_stack=4, num_envs=8, rollout_length=128)
     assert estimate(spec) == estimate_for(spec, PIXELS)
-    # Vector envs, which state nothing, are still built once to read their spaces.
-    assert env_space_info("CartPole-v1") == EnvSpaces((4,), "float32", 2)
 
 
 MEASURE_CNN = """

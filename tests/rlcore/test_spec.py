@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from rlcore.spec import ALGORITHM_DEFAULTS, NOT_APPLYING, Algorithm, TrainSpec, applying_fields
+from rlcore.spec import ALGORITHM_DEFAULTS, ENV_OPTIONS, NOT_APPLYING, Algorithm, TrainSpec, applying_fields
 
 
 def error_fields(data: dict) -> set[str]:
@@ -109,7 +109,9 @@ def test_a_field_the_algorithm_ignores_is_refused(algo: str, field: str, value: 
 def test_fields_that_do_not_apply_are_none_and_left_out_of_the_dump(algo: Algorithm) -> None:
     spec = TrainSpec(algo=algo)
     dump = spec.model_dump(mode="json")
-    assert list(dump) == applying_fields(algo)
+    # CartPole takes no env options: they are None and left out as well.
+    assert list(dump) == [name for name in applying_fields(algo) if name not in ENV_OPTIONS]
+    assert all(getattr(spec, name) is None for name in ENV_OPTIONS)
     assert all(getattr(spec, name) is None for name in NOT_APPLYING[algo])
     assert TrainSpec.model_validate(dump) == spec
     assert TrainSpec.model_validate_json(spec.model_dump_json()) == spec
@@ -130,3 +132,48 @@ def test_a_spec_saved_with_every_field_still_loads() -> None:
     spec = TrainSpec.from_saved(saved)
     assert spec == TrainSpec(algo="a2c") and spec.epochs is None
     assert TrainSpec.from_saved(json.dumps(saved)) == spec
+
+
+def test_atari_specs_take_cleanrl_defaults_env_options_and_the_cnn() -> None:
+    spec = TrainSpec(env_id="ALE/Pong-v5", model="lstm")
+    assert (spec.num_envs, spec.rollout_length, spec.minibatches, spec.epochs) == (8, 128, 4, 4)
+    assert (spec.learning_rate, spec.clip_range, spec.ent_coef, spec.gamma, spec.gae_lambda) == (
+        2.5e-4,
+        0.1,
+        0.01,
+        0.99,
+        0.95,
+    )
+    assert spec.hidden_size == 128 and spec.encoder == "cnn" and spec.clip_rewards is True
+    assert (spec.frame_stack, spec.repeat_action_probability, spec.episodic_life, spec.flicker) == (
+        4,
+        0.25,
+        False,
+        0.0,
+    )
+    # What is given wins over the family's defaults, and the dump holds the options.
+    spec = TrainSpec(env_id="ALE/Pong-v5", frame_stack=1, flicker=0.5, num_envs=16, clip_rewards=False)
+    dump = spec.model_dump(mode="json")
+    assert (dump["frame_stack"], dump["flicker"], dump["num_envs"], dump["clip_rewards"]) == (
+        1,
+        0.5,
+        16,
+        False,
+    )
+    assert TrainSpec.model_validate(dump) == spec
+    assert spec.env_options().frame_stack == 1 and spec.env_options().flicker == 0.5
+    # Vector envs keep the general defaults.
+    assert TrainSpec(env_id="CartPole-v1").clip_rewards is False
+    assert TrainSpec(env_id="CartPole-v1").encoder == "dense"
+
+
+def test_env_options_and_encoders_that_do_not_fit_the_env_are_refused() -> None:
+    assert error_fields({"env_id": "CartPole-v1", "frame_stack": 1}) == {"frame_stack"}
+    assert error_fields({"env_id": "CueRecallPixels-v0", "episodic_life": True}) == {"episodic_life"}
+    assert error_fields({"env_id": "ALE/Pong-v5", "frame_stack": 2}) == {"frame_stack"}
+    assert error_fields({"env_id": "ALE/Pong-v5", "flicker": 1.5}) == {"flicker"}
+    assert error_fields({"env_id": "ALE/Pong-v5", "encoder": "dense"}) == {"encoder"}
+    assert error_fields({"env_id": "CartPole-v1", "encoder": "cnn"}) == {"encoder"}
+    with pytest.raises(ValidationError, match="does not apply to CartPole-v1"):
+        TrainSpec(env_id="CartPole-v1", repeat_action_probability=0.0)
+    assert TrainSpec(env_id="CueRecallPixels-v0", flicker=0.5).flicker == 0.5

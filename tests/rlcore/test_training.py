@@ -90,6 +90,39 @@ def test_resume_continues_exactly(device, make_spec, sink, tmp_path: Path) -> No
         torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0)
 
 
+def test_pong_trains_checkpoints_resumes_exactly_and_exports(make_spec, sink, tmp_path: Path) -> None:
+    """Pixels end to end: CNN + lstm on flickering Pong with sticky actions and episodic life."""
+    spec = make_spec(
+        env_id="ALE/Pong-v5",
+        model="lstm",
+        frame_stack=1,
+        flicker=0.5,
+        episodic_life=True,
+        hidden_size=32,
+        num_envs=2,
+        rollout_length=32,
+        minibatches=2,
+        epochs=1,
+        total_steps=2 * 32 * 4,
+    )
+    straight_sink = RecordingSink()
+    train(spec, tmp_path / "straight", sink=straight_sink)
+    stopped = train(spec, tmp_path / "resumed", should_stop=lambda: len(sink.points) >= 2, sink=sink)
+    assert stopped.stopped and stopped.steps == 2 * 2 * 32
+    train(spec, tmp_path / "resumed", sink=sink)
+    assert_same_points(sink, straight_sink)  # the games were replayed to where they stood
+    assert max(sink.values("losses/replay_error")) < 1e-5
+
+    straight = load_file(tmp_path / "straight" / "policy.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "policy.safetensors")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0)
+    document = json.loads((tmp_path / "resumed" / "policy.json").read_text())
+    assert document["config"]["encoder"] == "cnn" and document["config"]["obs_shape"] == [1, 84, 84]
+    assert document["metadata"]["env_options"]["flicker"] == 0.5
+    assert (tmp_path / "resumed" / "policy.onnx").stat().st_size > 0
+
+
 def test_a_run_folder_refuses_another_spec(make_spec, tmp_path: Path) -> None:
     train(make_spec(algo="a2c", model="mlp", total_steps=64, num_envs=4, rollout_length=16), tmp_path)
     with pytest.raises(SpecMismatchError):
