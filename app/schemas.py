@@ -243,6 +243,9 @@ class EnvOut(BaseModel):
     pixels: bool = Field(description="Observations are uint8 frames (the encoder is the CNN).")
     action_names: list[str] = Field(description="What each discrete action does, by index.")
     options: list[str] = Field(description="The env options a spec may set for it (frame_stack, ...).")
+    defaults: dict[str, dict[str, Any]] = Field(
+        description="Per algorithm, the spec defaults this env sets (over the algorithm's own)."
+    )
 
 
 class ModelsOut(BaseModel):

@@ -141,7 +141,7 @@ NOT_APPLYING: dict[Algorithm, dict[str, str]] = {
 _ALGORITHM_ONLY = sorted({name for fields in NOT_APPLYING.values() for name in fields})
 
 
-def _env_defaults(env_id: Any, algo: Algorithm) -> dict[str, Any]:
+def env_defaults(env_id: Any, algo: Algorithm) -> dict[str, Any]:
     """Defaults that depend on the env: its family's hyperparameters, options and encoder."""
     env = ENVS.get(env_id) if isinstance(env_id, str) else None
     if env is None:
@@ -312,7 +312,7 @@ class TrainSpec(BaseModel):
             k: v
             for k, v in {
                 **ALGORITHM_DEFAULTS[algo],
-                **_env_defaults(data.get("env_id", cls.model_fields["env_id"].default), algo),
+                **env_defaults(data.get("env_id", cls.model_fields["env_id"].default), algo),
             }.items()
             if k not in ignored
         }

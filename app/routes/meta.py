@@ -13,7 +13,16 @@ from app.deps import CeleryDep, SettingsDep
 from app.prometheus import CONTENT_TYPE, registry_for, render
 from app.schemas import error_responses
 from rlcore.envs import ENVS
-from rlcore.spec import ALGORITHM_DEFAULTS, Algorithm, Device, ModelKind, TrainSpec, applying_fields
+from rlcore.spec import (
+    ALGORITHM_DEFAULTS,
+    NOT_APPLYING,
+    Algorithm,
+    Device,
+    ModelKind,
+    TrainSpec,
+    applying_fields,
+    env_defaults,
+)
 
 router = APIRouter(tags=["meta"])
 AUTH_ERRORS = error_responses(401, 403, 422)
@@ -33,6 +42,14 @@ def list_envs(user: UserDep) -> list[schemas.EnvOut]:
             pixels=e.pixels,
             action_names=list(e.action_names),
             options=list(e.options),
+            defaults={
+                a.value: {
+                    k: getattr(v, "value", v)
+                    for k, v in env_defaults(e.id, a).items()
+                    if k not in NOT_APPLYING[a]
+                }
+                for a in Algorithm
+            },
         )
         for e in ENVS.values()
     ]

@@ -83,6 +83,14 @@ export interface EnvInfo {
   description: string;
   solved_return: number | null;
   needs_memory: boolean;
+  family: string;
+  /** Observations are uint8 frames: the encoder is the CNN. */
+  pixels: boolean;
+  action_names: string[];
+  /** The env options (frame_stack, flicker, ...) a spec may set for this env. */
+  options: string[];
+  /** Per algorithm, the spec defaults this env sets over the algorithm's own. */
+  defaults: Record<string, Record<string, unknown>>;
 }
 
 /** A JSON-schema property of TrainSpec, as far as the form reads it. */

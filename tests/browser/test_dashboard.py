@@ -111,6 +111,31 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tm
     assert row.locator(".badge").get_attribute("data-status") == "succeeded"
 
 
+def test_submit_form_shows_the_options_and_defaults_of_the_env(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    page = signed_in
+    page.goto(page.url.split("#")[0] + "#/submit")
+    page.click("summary")
+    shown = lambda name: page.locator(f"#f-{name}").is_visible()  # noqa: E731
+    options = ("frame_stack", "repeat_action_probability", "episodic_life", "flicker")
+    assert not any(shown(n) for n in options)  # CartPole takes none
+    assert page.input_value("#f-learning_rate") == "0.002"
+
+    page.select_option("#f-env_id", "ALE/Pong-v5")
+    assert all(shown(n) for n in options)
+    # CleanRL's Atari settings, and the CNN as the only encoder.
+    assert page.input_value("#f-learning_rate") == "0.00025"
+    assert page.input_value("#f-num_envs") == "8" and page.input_value("#f-rollout_length") == "128"
+    assert page.input_value("#f-frame_stack") == "4" and page.input_value("#f-encoder") == "cnn"
+    assert page.is_checked("#f-clip_rewards")
+
+    page.select_option("#f-env_id", "CueRecallPixels-v0")
+    assert shown("flicker") and not shown("frame_stack")
+    page.select_option("#f-env_id", "CartPole-v1")
+    assert not any(shown(n) for n in options)
+    assert page.input_value("#f-learning_rate") == "0.002" and page.input_value("#f-encoder") == "dense"
+    assert not page.is_checked("#f-clip_rewards")
+
+
 def test_validation_errors_show_beside_the_field(signed_in, page_errors) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     page_errors.allow(r"status of 422")

@@ -55,6 +55,20 @@ RUNS: dict[str, dict[str, Any]] = {
         f"ppo-{model}-cue": {"algo": "ppo", "model": model, "env_id": "CueRecall-v0", "total_steps": 40_000}
         for model in ("gru", "lstm", "mlp")
     },
+    # The same task drawn as 36x36 frames, through the CNN: seeds 0-4 passed 0.9 after
+    # 5k-6k steps (gru) and ended at 0.98-1.0; mlp ended at -0.04-0.0 on seeds 0-1.
+    "ppo-gru-cue-pixels": {
+        "algo": "ppo",
+        "model": "gru",
+        "env_id": "CueRecallPixels-v0",
+        "total_steps": 15_000,
+    },
+    "ppo-mlp-cue-pixels": {
+        "algo": "ppo",
+        "model": "mlp",
+        "env_id": "CueRecallPixels-v0",
+        "total_steps": 10_000,
+    },
 }
 
 
@@ -130,5 +144,17 @@ def test_memory_models_solve_cue_recall(run: str, runs) -> None:  # type: ignore
 
 @pytest.mark.parametrize("run", ["ppo-mlp-cue"])
 def test_mlp_cannot_solve_cue_recall(run: str, runs) -> None:  # type: ignore[no-untyped-def]
+    returns = mean_returns(runs, run)
+    assert max(returns) < 0.5, returns
+
+
+@pytest.mark.parametrize("run", ["ppo-gru-cue-pixels"])
+def test_cnn_with_memory_solves_cue_recall_from_pixels(run: str, runs) -> None:  # type: ignore[no-untyped-def]
+    returns = mean_returns(runs, run)
+    assert min(returns) >= 0.9, returns
+
+
+@pytest.mark.parametrize("run", ["ppo-mlp-cue-pixels"])
+def test_cnn_without_memory_cannot_solve_cue_recall_from_pixels(run: str, runs) -> None:  # type: ignore[no-untyped-def]
     returns = mean_returns(runs, run)
     assert max(returns) < 0.5, returns

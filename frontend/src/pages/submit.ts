@@ -32,8 +32,15 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
   const formError = h("div", { class: "form-error", role: "alert" });
   const submitButton = h("button", { type: "submit", class: "primary" }, "Submit");
 
+  // Env options (frame_stack, flicker, ...) apply only to the envs that list them.
+  const envOptions = new Set(envs.flatMap((env) => env.options));
+  let env: EnvInfo | undefined = envs.find((e) => e.id === (info.spec_defaults.env_id ?? props.env_id?.default));
   const defaultFor = (name: string, algo: string): unknown =>
-    info.algorithm_defaults[algo]?.[name] ?? info.spec_defaults[name] ?? props[name]?.default ?? null;
+    env?.defaults[algo]?.[name] ??
+    info.algorithm_defaults[algo]?.[name] ??
+    info.spec_defaults[name] ??
+    props[name]?.default ??
+    null;
 
   function field(name: string, label: string, input: Field["input"], hint: string | null = null): HTMLElement {
     input.id = `f-${name}`;
@@ -108,23 +115,38 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
     h("div", { class: "actions" }, submitButton),
   );
 
-  // A new algorithm shows only the fields it uses, with its own defaults.
+  // A new algorithm or env shows only the fields they use, with their own defaults.
   const algoInput = fields.get("algo")!.input;
-  const applies = (name: string): boolean => info.algorithm_fields[algoInput.value]?.includes(name) ?? true;
-  const showFieldsOfAlgo = () => {
+  const envInput = fields.get("env_id")!.input;
+  const encoderInput = fields.get("encoder")?.input;
+  const applies = (name: string): boolean =>
+    (info.algorithm_fields[algoInput.value]?.includes(name) ?? true) && (!envOptions.has(name) || (env?.options.includes(name) ?? false));
+  const showFields = () => {
     for (const name of Object.keys(props)) {
       const f = fields.get(name);
       if (f) f.wrapper.hidden = !applies(name);
     }
+    // Frames go through the CNN; vectors through the dense layer or straight to the core.
+    for (const option of encoderInput?.querySelectorAll("option") ?? []) option.hidden = (option.value === "cnn") !== (env?.pixels ?? false);
   };
-  algoInput.addEventListener("change", () => {
-    for (const name of Object.keys(info.algorithm_defaults[algoInput.value] ?? {})) {
+  const resetDefaults = (names: Iterable<string>) => {
+    for (const name of names) {
       const f = fields.get(name);
       if (f) setValue(f.input, defaultFor(name, algoInput.value));
     }
-    showFieldsOfAlgo();
+  };
+  const dependent = (): string[] => [...Object.keys(info.algorithm_defaults[algoInput.value] ?? {}), ...Object.keys(env?.defaults[algoInput.value] ?? {})];
+  algoInput.addEventListener("change", () => {
+    resetDefaults(dependent());
+    showFields();
   });
-  showFieldsOfAlgo();
+  envInput.addEventListener("change", () => {
+    const before = dependent();
+    env = envs.find((e) => e.id === envInput.value);
+    resetDefaults(new Set([...before, ...dependent()]));
+    showFields();
+  });
+  showFields();
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
