@@ -239,6 +239,9 @@ class TrainSpec(BaseModel):
     flicker: float | None = Field(
         None, ge=0.0, le=1.0, description="Pixel envs: probability that each observed frame is blanked."
     )
+    previous_action: bool | None = Field(
+        None, description="POPGym: append the previous action to each observation (zeros at episode starts)."
+    )
     clip_rewards: bool = Field(  # type: ignore[assignment]
         None, description="Train on sign(reward); returns stay the game score. Default: on for Atari only."
     )

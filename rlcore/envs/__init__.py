@@ -1,18 +1,21 @@
 """Allowed environments and the vectorised environment factory.
 
 Only the ids in ``ENVS`` can be built; each maps to a fixed builder function in one family
-module (``classic``, ``memory_tasks``, ``atari``; the ``pomdp`` transforms make partially
-observed variants), so a job spec can never name arbitrary code to import. ``EnvOptions``
-carries per-job settings (frame stack, sticky actions, episodic life, flicker); an option
-that does not apply to an env is refused.
+module (``classic``, ``memory_tasks``, ``atari``, ``popgym``; the ``pomdp`` transforms make
+partially observed variants), so a job spec can never name arbitrary code to import.
+``EnvOptions`` carries per-job settings (frame stack, sticky actions, episodic life,
+flicker, previous action); an option that does not apply to an env is refused.
 
 Every env from ``make_vec_env`` follows one contract, which the rollout code relies on:
 
 - observations: array of shape ``(num_envs, *single_observation_space.shape)`` in the
   dtype of ``single_observation_space``: float32 for vector envs, uint8 for pixel envs
-  (``EnvInfo.pixels``), whose single observation is ``(C, H, W)``. Actions: int array of
-  shape ``(num_envs,)``; rewards: float32 array of shape ``(num_envs,)`` (Atari: the raw
-  game score, never clipped); terminated / truncated: bool arrays of shape ``(num_envs,)``.
+  (``EnvInfo.pixels``), whose single observation is ``(C, H, W)``. POPGym's discrete and
+  tuple observations arrive flattened (one-hot, see ``rlcore.envs.spaces``). Actions: int
+  array of shape ``(num_envs,)`` for Discrete action spaces; a few POPGym envs take
+  MultiDiscrete (int ``(num_envs, k)``) or Box (float ``(num_envs, d)``) actions. Rewards:
+  float32 array of shape ``(num_envs,)`` (Atari: the raw game score, never clipped);
+  terminated / truncated: bool arrays of shape ``(num_envs,)``.
 - SAME-STEP autoreset: when env ``i`` ends at a step, ``obs[i]`` returned by that step is
   already the first observation of its next episode. The last observation of the ended
   episode is row ``i`` of ``info["final_obs"]`` (same dtype and shape as ``obs``), valid
@@ -28,13 +31,13 @@ Every env from ``make_vec_env`` follows one contract, which the rollout code rel
 steps, as plain Python types, so a trainer can resume a run bit-for-bit. The last
 observation handed to the caller is not part of it: the caller keeps its own.
 
-Importing this package loads neither ALE nor torch: ``rlcore.spec`` and the API use it.
+Importing this package loads neither ALE, popgym nor torch: ``rlcore.spec`` and the API use it.
 """
 
 from __future__ import annotations
 
 # The family modules register their builders with the registry when imported.
-from rlcore.envs import atari, classic, memory_tasks  # noqa: F401
+from rlcore.envs import atari, classic, memory_tasks, popgym  # noqa: F401
 from rlcore.envs.memory_tasks import CueRecallPixelsVectorEnv, CueRecallVectorEnv
 from rlcore.envs.registry import (
     ATARI_GAMES,
@@ -42,10 +45,12 @@ from rlcore.envs.registry import (
     CUE_RECALL_PIXELS_DELAY,
     ENVS,
     FLICKER_PROB,
+    POPGYM_ENVS,
     AtariGame,
     EnvInfo,
     EnvOptions,
     EnvStateNotSupported,
+    PopgymEnv,
     check_options,
     get_env_state,
     make_vec_env,
@@ -60,12 +65,14 @@ __all__ = [
     "CUE_RECALL_PIXELS_DELAY",
     "ENVS",
     "FLICKER_PROB",
+    "POPGYM_ENVS",
     "AtariGame",
     "CueRecallPixelsVectorEnv",
     "CueRecallVectorEnv",
     "EnvInfo",
     "EnvOptions",
     "EnvStateNotSupported",
+    "PopgymEnv",
     "check_options",
     "get_env_state",
     "make_vec_env",

@@ -22,10 +22,12 @@ __all__ = [
     "CUE_RECALL_PIXELS_DELAY",
     "ENVS",
     "FLICKER_PROB",
+    "POPGYM_ENVS",
     "AtariGame",
     "EnvInfo",
     "EnvOptions",
     "EnvStateNotSupported",
+    "PopgymEnv",
     "check_options",
     "get_env_state",
     "make_vec_env",
@@ -48,13 +50,16 @@ class EnvOptions:
     ``frame_stack`` (1 or 4), ``repeat_action_probability`` (sticky actions, 0.25 as in
     ALE v5) and ``episodic_life`` (a lost life ends the episode for learning, the game
     goes on) apply to Atari; ``flicker`` (each observation is blanked with this
-    probability, Hausknecht & Stone 2015 use 0.5) to Atari and CueRecallPixels-v0.
+    probability, Hausknecht & Stone 2015 use 0.5) to Atari and CueRecallPixels-v0;
+    ``previous_action`` (the previous action is appended to each observation, one-hot for
+    discrete actions, zeros at an episode's first step: POPGym's protocol) to POPGym.
     """
 
     frame_stack: int = 4
     repeat_action_probability: float = 0.25
     episodic_life: bool = False
     flicker: float = 0.0
+    previous_action: bool = False
 
     def __post_init__(self) -> None:
         if self.frame_stack not in (1, 4):
@@ -67,6 +72,8 @@ class EnvOptions:
             raise ValueError(f"option episodic_life must be a bool, got {self.episodic_life!r}")
         if not 0.0 <= self.flicker <= 1.0:
             raise ValueError(f"option flicker must be in [0, 1], got {self.flicker!r}")
+        if not isinstance(self.previous_action, bool):
+            raise ValueError(f"option previous_action must be a bool, got {self.previous_action!r}")
 
     def changed(self) -> tuple[str, ...]:
         """Names of the options set to something other than their default."""
@@ -75,7 +82,8 @@ class EnvOptions:
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EnvOptions))
-_ATARI_OPTIONS = OPTION_NAMES
+_ATARI_OPTIONS = ("frame_stack", "repeat_action_probability", "episodic_life", "flicker")
+_POPGYM_OPTIONS = ("previous_action",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +166,160 @@ ATARI_MAX_FRAMES = 108_000  # 30 minutes of play, the usual cap
 ATARI_FRAME_SIZE = 84
 
 _CARTPOLE_ACTIONS = ("left", "right")
+
+
+class PopgymEnv(NamedTuple):
+    """An allowed POPGym env: the popgym class that ``rlcore.envs.popgym`` builds and its
+    sizes, copied here (tests check them against popgym) so listing envs never imports it."""
+
+    module: str  # of popgym.envs
+    class_name: str
+    max_episode_steps: int
+    observation_size: int  # of the flat encoding (one-hot for discrete parts)
+    action_size: int  # width of the previous action appended by ``previous_action``
+    action_names: tuple[str, ...]  # per discrete action; per component for other action spaces
+
+
+POPGYM_LEVELS = ("Easy", "Medium", "Hard")
+_SUIT_NAMES = ("spades", "diamonds", "clubs", "hearts")  # popgym.core.deck.SUITS order
+_MAZE_MOVES = ("left", "right", "up", "down")
+
+
+def _numbered(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{prefix} {i}" for i in range(count))
+
+
+def _discrete(names: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+    return len(names), names
+
+
+# Per task: popgym module, description, and per level (Easy, Medium, Hard) its maximum
+# episode length, flat observation size and (previous-action width, action names).
+_POPGYM_TASKS: list[tuple[str, str, str, list[tuple[int, int, tuple[int, tuple[str, ...]]]]]] = [
+    (
+        "RepeatFirst",
+        "repeat_first",
+        "Cards are dealt one a step; name the suit of the first card at every step.",
+        [(51, 4, _discrete(_SUIT_NAMES)), (415, 4, _discrete(_SUIT_NAMES)), (831, 4, _discrete(_SUIT_NAMES))],
+    ),
+    (
+        "RepeatPrevious",
+        "repeat_previous",
+        "Cards are dealt one a step; name the suit of the card dealt k steps earlier.",
+        [(51, 4, _discrete(_SUIT_NAMES)), (103, 4, _discrete(_SUIT_NAMES)), (155, 4, _discrete(_SUIT_NAMES))],
+    ),
+    (
+        "Autoencode",
+        "autoencode",
+        "Watch a sequence of cards, then name their suits back in reverse order.",
+        [
+            (103, 6, _discrete(_SUIT_NAMES)),
+            (207, 6, _discrete(_SUIT_NAMES)),
+            (311, 6, _discrete(_SUIT_NAMES)),
+        ],
+    ),
+    (
+        "CountRecall",
+        "count_recall",
+        "Cards are dealt one a step; say how many times the queried card was dealt so far.",
+        [
+            (51, 4, _discrete(_numbered("count", 27))),
+            (103, 8, _discrete(_numbered("count", 27))),
+            (207, 26, _discrete(_numbered("count", 17))),
+        ],
+    ),
+    (
+        "PositionOnlyCartPole",
+        "position_only_cartpole",
+        "CartPole showing only the cart position and the pole angle.",
+        [(n, 2, _discrete(_CARTPOLE_ACTIONS)) for n in (200, 400, 600)],
+    ),
+    (
+        "VelocityOnlyCartPole",
+        "velocity_only_cartpole",
+        "CartPole showing only the cart and pole velocities.",
+        [(n, 2, _discrete(_CARTPOLE_ACTIONS)) for n in (200, 400, 600)],
+    ),
+    (
+        "NoisyPositionOnlyCartPole",
+        "noisy_position_only_cartpole",
+        "CartPole showing only the cart position and pole angle, with Gaussian noise.",
+        [(200, 2, _discrete(_CARTPOLE_ACTIONS))] * 3,
+    ),
+    (
+        "MultiarmedBandit",
+        "multiarmed_bandit",
+        "Episodic multi-armed bandit: each step pulls an arm and observes only whether it paid.",
+        [(n, 2, _discrete(_numbered("arm", n // 20))) for n in (200, 400, 600)],
+    ),
+    (
+        "HigherLower",
+        "higher_lower",
+        "Guess whether the next card drawn is higher or lower than the last; counting cards helps.",
+        [(52 * decks - 1, 13, _discrete(("higher", "lower"))) for decks in (1, 2, 3)],
+    ),
+    (
+        "LabyrinthExplore",
+        "labyrinth_explore",
+        "Explore a procedurally generated maze, seeing only the cells around the agent.",
+        [(1023, 50, _discrete(_MAZE_MOVES))] * 3,
+    ),
+    (
+        "LabyrinthEscape",
+        "labyrinth_escape",
+        "Find the exit of a procedurally generated maze, seeing only the cells around the agent.",
+        [(1023, 50, _discrete(_MAZE_MOVES))] * 3,
+    ),
+    (
+        "PositionOnlyPendulum",
+        "position_only_pendulum",
+        "Swing up a pendulum seeing only its angle (cos, sin); continuous torque in [-2, 2].",
+        [(n, 2, (1, ("torque",))) for n in (200, 150, 100)],
+    ),
+    (
+        "NoisyPositionOnlyPendulum",
+        "noisy_position_only_pendulum",
+        "Swing up a pendulum seeing only its noisy angle (cos, sin); continuous torque in [-2, 2].",
+        [(200, 2, (1, ("torque",)))] * 3,
+    ),
+    (
+        "Battleship",
+        "battleship",
+        "Battleship on a hidden board: choose a (row, column) to fire at; observe only hit or miss.",
+        [(side * side, 2, (2 * side, ("row", "column"))) for side in (8, 10, 12)],
+    ),
+    (
+        "MineSweeper",
+        "minesweeper",
+        "MineSweeper on a hidden board: uncover a (row, column), observe its count of adjacent mines.",
+        [
+            (14, 3, (8, ("row", "column"))),
+            (30, 7, (12, ("row", "column"))),
+            (54, 10, (16, ("row", "column"))),
+        ],
+    ),
+    (
+        "Concentration",
+        "concentration",
+        "The card game Concentration: flip face-down cards two at a time to find matching pairs.",
+        [
+            (104, 156, _discrete(_numbered("card", 52))),
+            (208, 312, _discrete(_numbered("card", 104))),
+            (104, 728, _discrete(_numbered("card", 52))),
+        ],
+    ),
+]
+
+POPGYM_ENVS: dict[str, PopgymEnv] = {
+    f"popgym/{task}{level}": PopgymEnv(module, f"{task}{level}", steps, obs_size, action_size, names)
+    for task, module, _, sizes in _POPGYM_TASKS
+    for level, (steps, obs_size, (action_size, names)) in zip(POPGYM_LEVELS, sizes, strict=True)
+}
+_POPGYM_DESCRIPTIONS = {
+    f"popgym/{task}{level}": f"POPGym {task} ({level}): {description}"
+    for task, _, description, _ in _POPGYM_TASKS
+    for level in POPGYM_LEVELS
+}
 
 ENVS: dict[str, EnvInfo] = {
     info.id: info
@@ -282,6 +444,20 @@ ENVS: dict[str, EnvInfo] = {
             )
             for env_id, game in ATARI_GAMES.items()
         ),
+        *(
+            EnvInfo(
+                id=env_id,
+                description=_POPGYM_DESCRIPTIONS[env_id],
+                solved_return=None,  # POPGym defines none
+                needs_memory=True,
+                max_episode_steps=env.max_episode_steps,
+                family="popgym",
+                action_names=env.action_names,
+                observation_shape=(env.observation_size,),
+                options=_POPGYM_OPTIONS,
+            )
+            for env_id, env in POPGYM_ENVS.items()
+        ),
     ]
 }
 
@@ -342,6 +518,9 @@ def observation_shape(env_id: str, options: EnvOptions | None = None) -> tuple[i
     options = check_options(env_id, options)
     if info.family == "atari":
         return (options.frame_stack, ATARI_FRAME_SIZE, ATARI_FRAME_SIZE)
+    if info.family == "popgym" and options.previous_action:
+        env = POPGYM_ENVS[env_id]
+        return (env.observation_size + env.action_size,)
     return info.observation_shape
 
 

@@ -1,7 +1,7 @@
 """The environment allow-list, the vector-env contract and exact state save/restore.
 
-Atari ids have their own file (test_atari_envs.py): their episodes are too long for the
-generic tests here.
+Atari and POPGym ids have their own files (test_atari_envs.py, test_popgym_envs.py): Atari
+episodes are too long for the generic tests here, and POPGym has its own action spaces.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from rlcore.envs import (
 )
 from rlcore.envs.registry import _BUILDERS
 
-ALL_IDS = sorted(env_id for env_id, info in ENVS.items() if info.family != "atari")
+ALL_IDS = sorted(env_id for env_id, info in ENVS.items() if info.family not in ("atari", "popgym"))
 STATEFUL_IDS = [env_id for env_id in ALL_IDS if supports_state(env_id)]
 CARTPOLE_IDS = ["CartPole-v0", "CartPole-v1"]
 SYNC_IDS = ["Acrobot-v1", "MountainCar-v0", "LunarLander-v3"]
@@ -116,12 +116,18 @@ def test_allow_list_entries_are_consistent() -> None:
         assert info.id == env_id
         assert info.description
         assert info.max_episode_steps is not None
-        assert info.family in ("classic", "memory", "atari")
+        assert info.family in ("classic", "memory", "atari", "popgym")
         assert info.action_names and len(set(info.action_names)) == len(info.action_names)
-        assert set(info.options) <= {"frame_stack", "repeat_action_probability", "episodic_life", "flicker"}
+        assert set(info.options) <= {
+            "frame_stack",
+            "repeat_action_probability",
+            "episodic_life",
+            "flicker",
+            "previous_action",
+        }
         assert info.pixels == (info.family == "atari" or env_id == "CueRecallPixels-v0")
     assert set(_BUILDERS) == set(ENVS)
-    memory_ids = {env_id for env_id, info in ENVS.items() if info.needs_memory}
+    memory_ids = {env_id for env_id, info in ENVS.items() if info.needs_memory and info.family != "popgym"}
     assert memory_ids == {"CartPoleMasked-v1", "CartPoleFlicker-v1", "CueRecall-v0", "CueRecallPixels-v0"}
     assert ENVS["CartPole-v1"].action_names == ("left", "right")
     assert ENVS["CartPole-v0"].max_episode_steps == 200

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gymnasium.spaces import Discrete
 from pydantic import ValidationError
 
 from rlcore.algos import ALGORITHMS
@@ -145,6 +146,11 @@ def test_env_spaces_match_the_allowed_envs() -> None:
     cases += [("ALE/Pong-v5", EnvOptions(frame_stack=k)) for k in (1, 4)]
     for env_id, options in cases:
         envs = make_vec_env(env_id, 2, seed=0, options=options)
+        if not isinstance(envs.single_action_space, Discrete):
+            # POPGym's Box and MultiDiscrete actions wait for the estimate of those spaces
+            # (the action-space work); its Discrete ones are all checked here.
+            assert ENVS[env_id].family == "popgym", env_id
+            continue
         space = envs.single_observation_space
         assert env_space_info(env_id, options) == EnvSpaces(
             space.shape, str(space.dtype), envs.single_action_space.n
