@@ -53,11 +53,13 @@ def export_from_checkpoint(job_dir: Path) -> tuple[Path, int] | None:
 
 def _policy_config(spec: Any) -> dict[str, Any]:
     """The policy config of a checkpoint from before checkpoints held it: from the env's spaces."""
+    from rlcore.distributions import action_spec_of
     from rlcore.envs import make_vec_env
     from rlcore.models import spec_policy_config
 
     envs = make_vec_env(spec.env_id, 1, spec.seed, spec.env_options())
     try:
-        return spec_policy_config(spec, envs.single_observation_space.shape, int(envs.single_action_space.n))
+        actions = action_spec_of(envs.single_action_space)
+        return spec_policy_config(spec, envs.single_observation_space.shape, actions)
     finally:
         envs.close()

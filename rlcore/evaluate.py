@@ -7,7 +7,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from rlcore import distributions
 from rlcore.envs import EnvOptions, make_vec_env
 from rlcore.models import ActorCritic
 
@@ -57,7 +56,7 @@ def torch_policy_actor(
             state = policy.initial_state(len(obs), device)
         obs_t = torch.as_tensor(obs, device=device)[None]
         starts_t = torch.as_tensor(starts, device=device)[None]
-        logits, _, state = policy(obs_t, state, starts_t)
-        return distributions.sample(logits[0], generator).cpu().numpy()
+        params, _, state = policy(obs_t, state, starts_t)
+        return policy.dist.to_env(policy.dist.sample(params[0], generator)).cpu().numpy()
 
     return act

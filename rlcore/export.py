@@ -16,10 +16,20 @@
   ============  ==========================  =============================================
   obs           (batch, *obs_shape)         always (uint8 for pixel policies, see below)
   state         (batch, *state_shape)       recurrent policies only
-  logits        (batch, num_actions)        always
+  logits        (batch, num_actions)        discrete and multi_discrete actions
+  mean          (batch, d)                  gaussian (Box) actions
+  log_std       (batch, d)                  gaussian (Box) actions
   value         (batch,)                    always
   state_out     (batch, *state_shape)       recurrent policies only
   ============  ==========================  =============================================
+
+  The action space is ``config["action"]`` (also ``onnx.action``): ``{"kind":
+  "discrete", "n"}``; ``{"kind": "multi_discrete", "nvec"}``, whose ``logits`` are every
+  dimension's logits concatenated in order (softmax each ``nvec[i]``-wide slice); or
+  ``{"kind": "gaussian", "low", "high", "squash"}``: sample u ~ N(mean, exp(log_std)^2)
+  and send the env clip(u, low, high) (``squash`` "clip") or
+  low + (tanh(u) + 1) / 2 * (high - low) (``squash`` "tanh"); deterministically, u =
+  mean. Configs without ``action`` are Discrete(num_actions).
 
   A pixel policy (``encoder`` ``cnn``, ``obs_shape`` (C, H, W)) takes the raw uint8
   frames, exactly as the trainer stored them; the scaling to [0, 1] is inside the
@@ -69,6 +79,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from rlcore.distributions import discrete_spec
 from rlcore.models import ActorCritic, build_policy
 
 __all__ = [
@@ -99,7 +110,7 @@ _EXPORT_LOCK = threading.Lock()
 
 
 class _OnnxStep(nn.Module):
-    """One acting step of a policy: (obs[, state]) -> (logits, value[, state_out]).
+    """One acting step of a policy: (obs[, state]) -> (logits | mean, log_std, value[, state_out]).
 
     Calls the policy's own forward with T=1 and no episode start, so the exported graph
     is the code the trainer ran, not a re-implementation of it.
@@ -109,6 +120,7 @@ class _OnnxStep(nn.Module):
         super().__init__()
         self.policy = policy
         self.recurrent = policy.is_recurrent
+        self.gaussian = policy.action_spec["kind"] == "gaussian"
 
     def forward(self, obs: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         batch = obs.shape[0]
@@ -116,10 +128,13 @@ class _OnnxStep(nn.Module):
             # Stateless cores still take a (B, 0)-sized state argument.
             state = torch.zeros((batch, *self.policy.state_shape), device=obs.device)
         starts = torch.zeros((1, batch), dtype=torch.bool, device=obs.device)
-        logits, value, new_state = self.policy(obs.unsqueeze(0), state, starts)
+        params, value, new_state = self.policy(obs.unsqueeze(0), state, starts)
+        heads: tuple[torch.Tensor, ...] = (params[0],)
+        if self.gaussian:
+            heads = tuple(params[0].chunk(2, dim=-1))  # mean, log_std
         if self.recurrent:
-            return logits[0], value[0], new_state
-        return logits[0], value[0]
+            return *heads, value[0], new_state
+        return *heads, value[0]
 
 
 @contextmanager
@@ -150,15 +165,22 @@ def _onnx_io(policy: ActorCritic, config: dict[str, Any]) -> dict[str, Any]:
     obs = ["batch", *config["obs_shape"]]
     state = ["batch", *policy.state_shape]
     inputs: dict[str, list[Any]] = {"obs": obs}
-    outputs: dict[str, list[Any]] = {
-        "logits": ["batch", config["num_actions"]],
-        "value": ["batch"],
-    }
+    head = ["batch", config["num_actions"]]
+    outputs: dict[str, list[Any]] = (
+        {"mean": head, "log_std": head} if policy.action_spec["kind"] == "gaussian" else {"logits": head}
+    )
+    outputs["value"] = ["batch"]
     if policy.is_recurrent:
         inputs["state"] = state
         outputs["state_out"] = state
     dtypes = {name: "float32" for name in [*inputs, *outputs]} | {"obs": obs_dtype(config).name}
-    return {"opset": ONNX_OPSET, "inputs": inputs, "outputs": outputs, "dtypes": dtypes}
+    return {
+        "opset": ONNX_OPSET,
+        "inputs": inputs,
+        "outputs": outputs,
+        "dtypes": dtypes,
+        "action": config.get("action", discrete_spec(config["num_actions"])),
+    }
 
 
 def _export_onnx(policy: ActorCritic, config: dict[str, Any], path: Path) -> None:
@@ -311,6 +333,10 @@ class LoadedPolicy:
     vectorised env, pass ``episode_starts`` (or call `reset_rows`) with the envs whose
     episode just started, so only their memory is zeroed. A pixel policy takes the raw
     uint8 frames (C, H, W) as the trainer saw them.
+
+    MultiDiscrete policies act with int64 arrays (k,) per env, Box ones with float32
+    arrays (d,) per env, already clipped or squashed into the bounds (see the module
+    docstring); `action_dist_params` gives the distribution itself for every kind.
     """
 
     def __init__(
@@ -328,6 +354,7 @@ class LoadedPolicy:
         self.rng = np.random.default_rng(seed)
         self._obs_shape = tuple(config["obs_shape"])
         self._obs_dtype = obs_dtype(config)
+        self.action_spec: dict[str, Any] = policy.action_spec
         # None until the first step: the batch size is then taken from the observations.
         self._state: torch.Tensor | None = None
 
@@ -365,7 +392,7 @@ class LoadedPolicy:
     def _step(
         self, obs: np.ndarray, episode_starts: np.ndarray | list[bool] | bool | None
     ) -> tuple[torch.Tensor, bool]:
-        """Advance the memory one step; returns (logits (B, A), whether obs was batched)."""
+        """Advance the memory one step; returns (params (B, P), whether obs was batched)."""
         obs_array = np.asarray(obs, dtype=self._obs_dtype)
         if obs_array.shape == self._obs_shape:
             batched = False
@@ -399,14 +426,48 @@ class LoadedPolicy:
         obs: np.ndarray,
         episode_starts: np.ndarray | list[bool] | bool | None = None,
     ) -> np.ndarray:
-        """Action probabilities, (num_actions,) or (batch, num_actions).
+        """Action probabilities, (num_actions,) or (batch, num_actions); for MultiDiscrete
+        every dimension's probabilities concatenated (each slice sums to 1).
 
         Like `act`, this is a step: it advances the memory. Do not call both for the
-        same observation; pick an action from these probabilities instead.
+        same observation; pick an action from these probabilities instead. Gaussian
+        policies have no probabilities: use `action_dist_params`.
         """
-        logits, batched = self._step(obs, episode_starts)
-        probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+        if self.action_spec["kind"] == "gaussian":
+            raise ValueError("a Box-action policy has no action probabilities; use action_dist_params")
+        params, batched = self._step(obs, episode_starts)
+        probs = np.concatenate([p.cpu().numpy() for p in self._probs(params)], axis=-1)
         return probs if batched else probs[0]
+
+    def action_dist_params(
+        self,
+        obs: np.ndarray,
+        episode_starts: np.ndarray | list[bool] | bool | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The action distribution's parameters, as the ONNX graph outputs them (a step too).
+
+        ``{"logits"}`` for discrete and multi_discrete actions (concatenated per dimension),
+        ``{"mean", "log_std"}`` for gaussian ones; each (P,) or (batch, P).
+        """
+        params, batched = self._step(obs, episode_starts)
+        array = params.float().cpu().numpy()
+        if self.action_spec["kind"] == "gaussian":
+            mean, log_std = np.split(array, 2, axis=-1)
+            out = {"mean": mean, "log_std": log_std}
+        else:
+            out = {"logits": array}
+        return out if batched else {name: value[0] for name, value in out.items()}
+
+    def _probs(self, params: torch.Tensor) -> list[torch.Tensor]:
+        """Float64 probabilities of each categorical dimension (one for Discrete)."""
+        sizes = self.action_spec.get("nvec", [params.shape[-1]])
+        return [torch.softmax(p.double(), dim=-1) for p in params.split(sizes, dim=-1)]
+
+    def _sample_categorical(self, probs: torch.Tensor) -> np.ndarray:
+        # Inverse-CDF sampling, one uniform number per env, vectorised over the batch.
+        cdf = np.cumsum(probs.cpu().numpy(), axis=-1)
+        draws = self.rng.random((cdf.shape[0], 1)) * cdf[:, -1:]
+        return np.minimum((cdf <= draws).sum(axis=-1), cdf.shape[-1] - 1)
 
     def act(
         self,
@@ -416,21 +477,30 @@ class LoadedPolicy:
     ) -> int | np.ndarray:
         """Pick actions for `obs` and advance the memory one step.
 
-        `deterministic` takes the most likely action; otherwise actions are sampled with
-        this policy's numpy Generator (seed it in `load_policy` or `reset`).
-        `episode_starts` (bool per env) zeroes the memory of those envs first.
+        `deterministic` takes the most likely action (per dimension for MultiDiscrete; the
+        mean, clipped or squashed, for Box); otherwise actions are sampled with this
+        policy's numpy Generator (seed it in `load_policy` or `reset`). `episode_starts`
+        (bool per env) zeroes the memory of those envs first.
         """
-        logits, batched = self._step(obs, episode_starts)
+        params, batched = self._step(obs, episode_starts)
+        dist = self.policy.dist
+        if self.action_spec["kind"] == "gaussian":
+            raw = dist.deterministic(params)
+            if not deterministic:
+                _, log_std = params.chunk(2, dim=-1)
+                noise = torch.from_numpy(self.rng.standard_normal(raw.shape)).to(raw)
+                raw = raw + log_std.exp() * noise
+            sent = dist.to_env(raw).float().cpu().numpy()
+            return sent if batched else sent[0]
         if deterministic:
-            actions = logits.argmax(dim=-1).cpu().numpy()
+            actions = dist.deterministic(params).cpu().numpy()
         else:
-            # Inverse-CDF sampling, one uniform number per env, vectorised over the batch.
-            probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
-            cdf = np.cumsum(probs, axis=-1)
-            draws = self.rng.random((probs.shape[0], 1)) * cdf[:, -1:]
-            actions = np.minimum((cdf <= draws).sum(axis=-1), probs.shape[-1] - 1)
+            parts = [self._sample_categorical(p) for p in self._probs(params)]
+            actions = parts[0] if self.action_spec["kind"] == "discrete" else np.stack(parts, axis=-1)
         actions = actions.astype(np.int64)
-        return actions if batched else int(actions[0])
+        if batched:
+            return actions
+        return int(actions[0]) if actions.ndim == 1 else actions[0]
 
 
 def _resolve(path: Path) -> Path:

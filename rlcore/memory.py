@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 LIMIT_ENV = "RLSERVE_MAX_JOB_MEMORY"
 DEFAULT_LIMIT = 4 * 2**30
 
-FLOAT = 4  # float32: vector observations, log-probs, values, rewards, states, activations
-LONG = 8  # int64 actions
+FLOAT = 4  # float32: vector observations, Box actions, log-probs, values, rewards, states, activations
+LONG = 8  # int64 actions (Discrete, MultiDiscrete)
 BOOL = 1  # done and episode-start flags
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -79,11 +79,45 @@ def format_size(size: float) -> str:
 
 @dataclass(frozen=True)
 class EnvSpaces:
-    """What the estimate needs of an env: its observations' shape and dtype, its actions."""
+    """What the estimate needs of an env: its observations' shape and dtype, its actions.
+
+    `num_actions` is the policy head's width: the number of Discrete actions, sum(nvec)
+    for MultiDiscrete, d for a Box of d dimensions (as `EnvInfo.num_actions`).
+    """
 
     obs_shape: tuple[int, ...]
     obs_dtype: str  # a numpy dtype name: "float32", "uint8"...
     num_actions: int
+    action_kind: str = "discrete"  # "discrete", "multi_discrete" or "gaussian"
+    action_nvec: tuple[int, ...] = ()
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    @property
+    def action_dims(self) -> int:
+        """Values in one stored action: 1, k for MultiDiscrete(k dims), d for Box(d)."""
+        if self.action_kind == "multi_discrete":
+            return len(self.action_nvec)
+        return len(self.action_low) if self.action_kind == "gaussian" else 1
+
+    @property
+    def action_bytes(self) -> int:
+        """Bytes of one stored action: int64 indices, or float32 Box samples."""
+        return self.action_dims * (FLOAT if self.action_kind == "gaussian" else LONG)
+
+    @property
+    def action_spec(self) -> int | dict[str, object]:
+        """What `rlcore.models.policy_config` takes as `actions` here (Box: the default squash)."""
+        if self.action_kind == "multi_discrete":
+            return {"kind": "multi_discrete", "nvec": list(self.action_nvec)}
+        if self.action_kind == "gaussian":
+            return {
+                "kind": "gaussian",
+                "low": list(self.action_low),
+                "high": list(self.action_high),
+                "squash": "clip",
+            }
+        return self.num_actions
 
     @property
     def obs_size(self) -> int:
@@ -99,11 +133,19 @@ def env_space_info(env_id: str, options: EnvOptions | None = None) -> EnvSpaces:
     """The spaces of an allowed env built with `options`, from the registry alone (no env is built)."""
     info = ENVS[env_id]
     dtype = "uint8" if info.pixels else "float32"
-    return EnvSpaces(observation_shape(env_id, options), dtype, len(info.action_names))
+    return EnvSpaces(
+        observation_shape(env_id, options),
+        dtype,
+        info.num_actions,
+        info.action_kind,
+        info.action_nvec,
+        info.action_low,
+        info.action_high,
+    )
 
 
 def env_spaces(env_id: str, options: EnvOptions | None = None) -> tuple[tuple[int, ...], int]:
-    """(observation shape, number of actions) of an allowed env."""
+    """(observation shape, policy head width) of an allowed env (see `EnvSpaces.num_actions`)."""
     spaces = env_space_info(env_id, options)
     return spaces.obs_shape, spaces.num_actions
 
@@ -224,9 +266,10 @@ def state_size(spec: TrainSpec, obs: Obs) -> int:
     }.get(spec.model.value, 0)
 
 
-def parameter_count(spec: TrainSpec, obs: Obs, num_actions: int) -> int:
+def parameter_count(spec: TrainSpec, obs: Obs, num_actions: int, action_kind: str = "discrete") -> int:
     """Parameters of the policy `build_policy` makes for this spec, on observations `obs`
-    (a shape, or the size of a vector)."""
+    (a shape, or the size of a vector), with a policy head of `num_actions` outputs (plus
+    a log-std per dimension for Gaussian actions)."""
     hidden, features = spec.hidden_size, _features(spec, obs)
 
     def rnn(gates: int, inputs: int, layers: int) -> int:
@@ -246,7 +289,8 @@ def parameter_count(spec: TrainSpec, obs: Obs, num_actions: int) -> int:
         "window": rnn(3, features, 1),
     }[spec.model.value]
     heads = (hidden + 1) * (num_actions + 1)
-    return encoder + core + heads
+    log_std = num_actions if action_kind == "gaussian" else 0
+    return encoder + core + heads + log_std
 
 
 # --- the estimate ---------------------------------------------------------------------
@@ -310,7 +354,8 @@ def estimate_for(spec: TrainSpec, spaces: EnvSpaces) -> MemoryEstimate:
         "none": lambda: 0,
     }[encoder_kind(spec, obs_shape)]()
     core_floats = _core_floats(spec, _features(spec, obs_shape))
-    floats = encoder_floats + core_floats + 2 * hidden + 4 * num_actions + _LOSS_FLOATS
+    head = 2 * num_actions if spaces.action_kind == "gaussian" else num_actions  # + the log-std
+    floats = encoder_floats + core_floats + 2 * hidden + 4 * head + _LOSS_FLOATS
     activations = Part(
         "activations",
         batch_steps * floats * FLOAT,
@@ -320,7 +365,7 @@ def estimate_for(spec: TrainSpec, spaces: EnvSpaces) -> MemoryEstimate:
         ("minibatches",),
     )
 
-    params = parameter_count(spec, obs_shape, num_actions)
+    params = parameter_count(spec, obs_shape, num_actions, spaces.action_kind)
     layered = spec.model.value in ("gru", "lstm")
     model = Part(
         "model",
@@ -333,6 +378,11 @@ def estimate_for(spec: TrainSpec, spaces: EnvSpaces) -> MemoryEstimate:
     return MemoryEstimate(held, copies, activations, model)
 
 
+def _extra_action_bytes(spaces: EnvSpaces) -> int:
+    """Bytes a stored action takes beyond the one int64 the per-step constants count."""
+    return spaces.action_bytes - LONG
+
+
 def _rollout_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int, str]:
     """A2C and PPO: the rollout, its copies in the update, and the steps replayed."""
     envs, steps, chunk = spec.num_envs, spec.rollout_length, spec.chunk_length
@@ -343,7 +393,7 @@ def _rollout_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int,
     many_states = ("bptt_length",) if state and chunks > envs else ()
 
     # Exactly what RolloutCollector.collect(rollout_length, chunk_length) allocates.
-    per_step = spaces.obs_bytes + _ROLLOUT_STEP
+    per_step = spaces.obs_bytes + _ROLLOUT_STEP + _extra_action_bytes(spaces)
     why = f"{envs} num_envs x {steps} rollout_length steps x {per_step} B"
     if state:
         rows = _state_why(spec, spaces.obs_shape)
@@ -364,7 +414,11 @@ def _rollout_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int,
         why += f", + 2 x {chunks:,} chunk-start states (bptt_length {chunk})"
     copies = Part(
         "update copies",
-        2 * (padded * (spaces.obs_bytes + _SEQUENCE_STEP) + chunks * state * FLOAT)
+        2
+        * (
+            padded * (spaces.obs_bytes + _SEQUENCE_STEP + _extra_action_bytes(spaces))
+            + chunks * state * FLOAT
+        )
         + 2 * envs * steps * FLOAT,  # + advantages and returns
         why,
         _BATCH_FIELDS + state_fields,
@@ -387,10 +441,11 @@ def _episode_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int,
     longest = ENVS[spec.env_id].max_episode_steps or steps
     batch = envs * (steps + longest + block)
     running = envs * (longest + 2 * block)
-    per_step = spaces.obs_bytes + _EPISODE_STEP
+    extra = _extra_action_bytes(spaces)
+    per_step = spaces.obs_bytes + _EPISODE_STEP + extra
     held = Part(
         "episodes",
-        (batch + running) * per_step + envs * block * (spaces.obs_bytes + _ROLLOUT_STEP),
+        (batch + running) * per_step + envs * block * (spaces.obs_bytes + _ROLLOUT_STEP + extra),
         f"up to {batch + running:,} steps of {envs} num_envs x ({steps} rollout_length + 2 x "
         f"{longest}-step episodes of {spec.env_id}) x {per_step} B",
         _BATCH_FIELDS,
@@ -400,7 +455,7 @@ def _episode_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int,
     # holds at least one whole episode, so they are small next to the activations.
     copies = Part(
         "update copies",
-        batch * (2 * (spaces.obs_bytes + _PACKED_STEP) + per_step),
+        batch * (2 * (spaces.obs_bytes + _PACKED_STEP + extra) + per_step),
         f"3 x {batch:,} packed steps",
         _BATCH_FIELDS,
     )

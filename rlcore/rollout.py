@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from rlcore import distributions
 from rlcore.device import autocast
 from rlcore.envs import EnvStateNotSupported, get_env_state, set_env_state
 from rlcore.models import ActorCritic
@@ -116,7 +115,7 @@ class Rollout:
         `chunk_length` must be a multiple of the `state_interval` the rollout was
         collected with, so that a stored state goes into every chunk's first step.
         """
-        steps, envs = self.actions.shape
+        steps, envs = self.rewards.shape
         if self.states is None or self.state_interval is None or chunk_length % self.state_interval:
             kept = "no states" if self.states is None else f"the state every {self.state_interval} steps"
             raise ValueError(
@@ -199,7 +198,10 @@ class RolloutCollector:
             if chunk_length is None
             else torch.zeros(-(-num_steps // chunk_length), *self.state.shape, device=device)
         )
-        actions = torch.zeros(num_steps, n, dtype=torch.long, device=device)
+        dist = self.policy.dist
+        # (T, N) int64 for Discrete, (T, N, k) int64 for MultiDiscrete, (T, N, d) float32 for
+        # Box: the raw samples, whose log-probs the update replays.
+        actions = torch.zeros(num_steps, n, *dist.action_shape, dtype=dist.dtype, device=device)
         logprobs, values, rewards, truncation_values = (
             torch.zeros(num_steps, n, device=device) for _ in range(4)
         )
@@ -210,13 +212,15 @@ class RolloutCollector:
             obs[t], starts[t] = self.obs, self.starts
             if states is not None and t % chunk_length == 0:
                 states[t // chunk_length] = self.state
-            logits, value, self.state = self.policy(self.obs[None], self.state, self.starts[None])
-            action = distributions.sample(logits[0])
+            params, value, self.state = self.policy(self.obs[None], self.state, self.starts[None])
+            action = dist.sample(params[0])
             actions[t], values[t] = action, value[0]
-            logprobs[t] = distributions.log_prob(logits[0], action)
+            logprobs[t] = dist.log_prob(params[0], action)
 
-            # The one copy back to the host each step: the envs need the actions.
-            next_obs, reward, terminated, truncated, info = self.envs.step(action.cpu().numpy())
+            # The one copy back to the host each step: the envs need the actions (Box
+            # actions clipped or squashed into the space's bounds).
+            sent = dist.to_env(action).cpu().numpy()
+            next_obs, reward, terminated, truncated, info = self.envs.step(sent)
             self.global_step += n
             done = terminated | truncated
             trained = np.sign(reward) if self.clip_rewards else reward

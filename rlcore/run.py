@@ -19,6 +19,7 @@ import torch
 
 from rlcore.checkpoint import load_checkpoint, save_checkpoint
 from rlcore.device import resolve_device
+from rlcore.distributions import action_spec_of
 from rlcore.envs import make_vec_env
 from rlcore.episodes import EpisodeCollector
 from rlcore.evaluate import run_episodes, torch_policy_actor
@@ -54,8 +55,9 @@ class Run:
         torch.manual_seed(spec.seed)
 
         self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed, spec.env_options())
+        # Discrete, MultiDiscrete or Box actions; Box ones with the default "clip" squash.
         self.policy_config = spec_policy_config(
-            spec, self.envs.single_observation_space.shape, int(self.envs.single_action_space.n)
+            spec, self.envs.single_observation_space.shape, action_spec_of(self.envs.single_action_space)
         )
         self.policy = build_policy(self.policy_config).to(self.device)
         # fused: one kernel over all parameters; 2.5x faster than the default step on

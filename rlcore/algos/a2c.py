@@ -10,7 +10,6 @@ for each update:
 
 from __future__ import annotations
 
-from rlcore import distributions
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.device import autocast
 from rlcore.run import Run
@@ -28,13 +27,13 @@ def train(run: Run) -> None:
         for i, mb in enumerate(batch.minibatches(spec.minibatches)):
             with autocast(run.device, spec.bf16):
                 logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
-            logprobs = distributions.log_prob(logits, mb.actions)
+            logprobs = policy.dist.log_prob(logits, mb.actions)
             if i == 0:
                 replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)
             adv = normalize(mb.advantages, mb.mask) if spec.normalize_advantages else mb.advantages
             policy_loss = -masked_mean(adv * logprobs, mb.mask)
             value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
-            entropy = masked_mean(distributions.entropy(logits), mb.mask)
+            entropy = masked_mean(policy.dist.entropy(logits), mb.mask)
             run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
             update.add(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 
-from rlcore import distributions
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.device import autocast
 from rlcore.run import Run
@@ -37,7 +36,7 @@ def train(run: Run) -> None:
             for mb in batch.minibatches(spec.minibatches):
                 with autocast(run.device, spec.bf16):
                     logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
-                logprobs = distributions.log_prob(logits, mb.actions)
+                logprobs = policy.dist.log_prob(logits, mb.actions)
                 if replay is None:
                     replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)
                 log_ratio = logprobs - mb.logprobs
@@ -47,7 +46,7 @@ def train(run: Run) -> None:
                     torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)), mb.mask
                 )
                 value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
-                entropy = masked_mean(distributions.entropy(logits), mb.mask)
+                entropy = masked_mean(policy.dist.entropy(logits), mb.mask)
                 run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
                 with torch.no_grad():  # of the policy before this minibatch's step, as CleanRL
                     approx_kl = masked_mean((ratio - 1) - log_ratio, mb.mask)

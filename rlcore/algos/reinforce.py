@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import torch
 
-from rlcore import distributions
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.device import autocast
 from rlcore.episodes import EpisodeSequences, pack_episodes
@@ -36,11 +35,11 @@ def train(run: Run) -> None:
         for i, mb in enumerate(batch.minibatches(min(spec.minibatches, batch.count))):
             with autocast(run.device, spec.bf16):
                 logits = unroll(policy, mb, spec.bptt_length)
-            logprobs = distributions.log_prob(logits, mb.actions)
+            logprobs = policy.dist.log_prob(logits, mb.actions)
             if i == 0:  # before the first gradient step
                 replay = replay_error(logprobs.detach(), mb.logprobs, mb.fresh)
             policy_loss = -masked_mean(mb.advantages * logprobs, mb.mask)
-            entropy = masked_mean(distributions.entropy(logits), mb.mask)
+            entropy = masked_mean(policy.dist.entropy(logits), mb.mask)
             run.optimize(policy_loss - spec.ent_coef * entropy)
             update.add(policy_loss=policy_loss, entropy=entropy)
 

@@ -12,7 +12,7 @@ Every env from ``make_vec_env`` follows one contract, which the rollout code rel
   dtype of ``single_observation_space``: float32 for vector envs, uint8 for pixel envs
   (``EnvInfo.pixels``), whose single observation is ``(C, H, W)``. POPGym's discrete and
   tuple observations arrive flattened (one-hot, see ``rlcore.envs.spaces``). Actions: int
-  array of shape ``(num_envs,)`` for Discrete action spaces; a few POPGym envs take
+  array of shape ``(num_envs,)`` for Discrete action spaces; the continuous and a few POPGym envs take
   MultiDiscrete (int ``(num_envs, k)``) or Box (float ``(num_envs, d)``) actions. Rewards:
   float32 array of shape ``(num_envs,)`` (Atari: the raw game score, never clipped);
   terminated / truncated: bool arrays of shape ``(num_envs,)``.

@@ -1,5 +1,6 @@
 """Classic-control and Box2D envs: numpy CartPole with same-step autoreset, and Gymnasium's
-SyncVectorEnv (Acrobot, MountainCar, LunarLander) put under the array contract."""
+SyncVectorEnv (Acrobot, MountainCar, LunarLander, Pendulum, their continuous-action
+versions) put under the array contract. Box-action envs take float32 actions (N, d)."""
 
 from __future__ import annotations
 
@@ -153,14 +154,27 @@ def _cartpole(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
     return _SameStepCartPole(num_envs=num_envs, max_episode_steps=info.max_episode_steps)
 
 
-def _sync(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
+def _sync(
+    info: EnvInfo, num_envs: int, options: EnvOptions, gym_id: str | None = None, **kwargs: Any
+) -> VectorEnv:
+    """Gymnasium's `gym_id` (default: the same id) made with `kwargs`, as env `info.id`."""
     envs = gym.make_vec(
-        info.id,
+        gym_id or info.id,
         num_envs=num_envs,
         vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        **kwargs,
     )
     return _SyncArrayFinalObs(envs, info.id)
+
+
+def _pendulum_masked(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
+    # cos and sin of the angle, as rl-zoo3's PendulumNoVel-v1.
+    return MaskObservation(_sync(info, num_envs, options, gym_id="Pendulum-v1"), indices=(0, 1))
+
+
+def _lunar_lander_continuous(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
+    return _sync(info, num_envs, options, gym_id="LunarLander-v3", continuous=True)
 
 
 def _cartpole_masked(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
@@ -180,5 +194,9 @@ BUILDERS = {
     "Acrobot-v1": _sync,
     "MountainCar-v0": _sync,
     "LunarLander-v3": _sync,
+    "Pendulum-v1": _sync,
+    "PendulumMasked-v1": _pendulum_masked,
+    "MountainCarContinuous-v0": _sync,
+    "LunarLanderContinuous-v3": _lunar_lander_continuous,
 }
 register_builders("classic", BUILDERS)

@@ -96,12 +96,31 @@ class EnvInfo:
     needs_memory: bool
     max_episode_steps: int | None = None
     family: str  # "classic", "memory" or "atari": the module that builds it
-    action_names: tuple[str, ...]  # meaning of each discrete action, by index
+    # Discrete: the meaning of each action, by index; multi_discrete and gaussian: of each
+    # action dimension.
+    action_names: tuple[str, ...]
     # Of one env with default options (see `observation_shape` for others).
     observation_shape: tuple[int, ...]
     # Observations are uint8 images (C, H, W) rather than float32 vectors.
     pixels: bool = False
     options: tuple[str, ...] = ()  # the EnvOptions fields this env accepts
+    # The action space without building the env: "discrete" (Discrete(len(action_names))),
+    # "multi_discrete" (MultiDiscrete(action_nvec)) or "gaussian" (a Box of shape
+    # action_shape between action_low and action_high).
+    action_kind: str = "discrete"
+    action_nvec: tuple[int, ...] = ()
+    action_shape: tuple[int, ...] = ()
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    @property
+    def num_actions(self) -> int:
+        """Discrete: the number of actions; otherwise the policy head's width (sum(nvec) or d)."""
+        if self.action_kind == "multi_discrete":
+            return sum(self.action_nvec)
+        if self.action_kind == "gaussian":
+            return len(self.action_low)
+        return len(self.action_names)
 
 
 class AtariGame(NamedTuple):
@@ -183,6 +202,23 @@ class PopgymEnv(NamedTuple):
 POPGYM_LEVELS = ("Easy", "Medium", "Hard")
 _SUIT_NAMES = ("spades", "diamonds", "clubs", "hearts")  # popgym.core.deck.SUITS order
 _MAZE_MOVES = ("left", "right", "up", "down")
+
+
+# The POPGym tasks whose actions are not Discrete: board sides (row, column) per level.
+_POPGYM_BOARD_SIDES = {"Battleship": (8, 10, 12), "MineSweeper": (4, 6, 8)}
+
+
+def _popgym_actions(class_name: str) -> dict[str, Any]:
+    """EnvInfo's action fields for a POPGym class: torque for the pendulums, (row, column)
+    for the board games, the defaults (Discrete) for the rest."""
+    level = next(level for level in POPGYM_LEVELS if class_name.endswith(level))
+    task = class_name.removesuffix(level)
+    if task.endswith("Pendulum"):
+        return {"action_kind": "gaussian", "action_shape": (1,), "action_low": (-2.0,), "action_high": (2.0,)}
+    if task in _POPGYM_BOARD_SIDES:
+        side = _POPGYM_BOARD_SIDES[task][POPGYM_LEVELS.index(level)]
+        return {"action_kind": "multi_discrete", "action_nvec": (side, side)}
+    return {}
 
 
 def _numbered(prefix: str, count: int) -> tuple[str, ...]:
@@ -425,6 +461,62 @@ ENVS: dict[str, EnvInfo] = {
             action_names=("noop", "fire left engine", "fire main engine", "fire right engine"),
             observation_shape=(8,),
         ),
+        EnvInfo(
+            id="Pendulum-v1",
+            description="Swing a pendulum up and keep it upright with a bounded torque.",
+            solved_return=-200.0,
+            needs_memory=False,
+            max_episode_steps=200,
+            family="classic",
+            action_names=("torque",),
+            observation_shape=(3,),
+            action_kind="gaussian",
+            action_shape=(1,),
+            action_low=(-2.0,),
+            action_high=(2.0,),
+        ),
+        EnvInfo(
+            id="PendulumMasked-v1",
+            description="Pendulum-v1 showing only cos and sin of the angle; the angular velocity is hidden.",
+            solved_return=-200.0,
+            needs_memory=True,
+            max_episode_steps=200,
+            family="classic",
+            action_names=("torque",),
+            observation_shape=(2,),
+            action_kind="gaussian",
+            action_shape=(1,),
+            action_low=(-2.0,),
+            action_high=(2.0,),
+        ),
+        EnvInfo(
+            id="MountainCarContinuous-v0",
+            description="Drive an underpowered car up a hill with a continuous force; fuel costs.",
+            solved_return=90.0,
+            needs_memory=False,
+            max_episode_steps=999,
+            family="classic",
+            action_names=("force",),
+            observation_shape=(2,),
+            action_kind="gaussian",
+            action_shape=(1,),
+            action_low=(-1.0,),
+            action_high=(1.0,),
+        ),
+        EnvInfo(
+            id="LunarLanderContinuous-v3",
+            description="Land a lander on the pad with throttled main and side engines (Box2D).",
+            solved_return=200.0,
+            needs_memory=False,
+            max_episode_steps=1000,
+            family="classic",
+            action_names=("main engine", "side engines"),
+            observation_shape=(8,),
+            action_kind="gaussian",
+            action_shape=(2,),
+            action_low=(-1.0, -1.0),
+            action_high=(1.0, 1.0),
+        ),
         *(
             EnvInfo(
                 id=env_id,
@@ -455,6 +547,7 @@ ENVS: dict[str, EnvInfo] = {
                 action_names=env.action_names,
                 observation_shape=(env.observation_size,),
                 options=_POPGYM_OPTIONS,
+                **_popgym_actions(env.class_name),
             )
             for env_id, env in POPGYM_ENVS.items()
         ),
@@ -462,7 +555,7 @@ ENVS: dict[str, EnvInfo] = {
 }
 
 # Box2D worlds hold their state in C++ objects that cannot be read out and rebuilt.
-_NO_STATE_SUPPORT = frozenset({"LunarLander-v3"})
+_NO_STATE_SUPPORT = frozenset({"LunarLander-v3", "LunarLanderContinuous-v3"})
 
 
 class EnvStateNotSupported(NotImplementedError):

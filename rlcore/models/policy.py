@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from rlcore.distributions import ActionDist, action_dist, discrete_spec
 from rlcore.models.cores import MemoryCore, build_core
 from rlcore.models.encoders import build_encoder, encoder_for
 
@@ -23,10 +24,13 @@ def _init_layer(layer: nn.Linear, gain: float) -> nn.Linear:
 
 
 class ActorCritic(nn.Module):
-    """encoder -> memory core -> (policy logits, value).
+    """encoder -> memory core -> (action distribution params, value).
 
     forward(obs (T, B, *obs_shape), state (B, *state_shape), episode_starts (T, B))
-    returns logits (T, B, A), value (T, B) and the state after the last step. Pixel
+    returns params (T, B, P), value (T, B) and the state after the last step. `params`
+    are what `self.dist` (an `rlcore.distributions.ActionDist`, from the action spec)
+    reads: the logits for discrete actions (P = A), the concatenated logits for
+    multi-discrete ones, the mean then the state-independent log-std for Gaussian ones. Pixel
     observations stay uint8 up to the encoder, which flattens (T, B) for its
     convolutions and restores them.
 
@@ -35,12 +39,25 @@ class ActorCritic(nn.Module):
     PPO's ratio keep full precision, and the state keeps its dtype step after step.
     """
 
-    def __init__(self, encoder: nn.Module, core: MemoryCore, num_actions: int) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        core: MemoryCore,
+        num_actions: int,
+        action: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.core = core
-        self.policy_head = _init_layer(nn.Linear(core.out_features, num_actions), 0.01)
+        self.action_spec = discrete_spec(num_actions) if action is None else action
+        self.dist: ActionDist = action_dist(self.action_spec)
+        self.policy_head = _init_layer(nn.Linear(core.out_features, self.dist.head_size), 0.01)
         self.value_head = _init_layer(nn.Linear(core.out_features, 1), 1.0)
+        # Gaussian: a learned log-std per action dimension, the same in every state
+        # (SB3/CleanRL PPO), starting at std 1.
+        self.log_std = (
+            nn.Parameter(torch.zeros(self.dist.head_size)) if self.action_spec["kind"] == "gaussian" else None
+        )
 
     @property
     def state_shape(self) -> tuple[int, ...]:
@@ -67,7 +84,10 @@ class ActorCritic(nn.Module):
         self, features: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out, new_state = self.core(features, state, episode_starts)
-        return self.policy_head(out), self.value_head(out).squeeze(-1), new_state
+        params = self.policy_head(out)
+        if self.log_std is not None:
+            params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
+        return params, self.value_head(out).squeeze(-1), new_state
 
 
 def build_policy(config: dict[str, Any]) -> ActorCritic:
@@ -78,13 +98,14 @@ def build_policy(config: dict[str, Any]) -> ActorCritic:
     core = build_core(
         config["model"], encoder.features, hidden, config["num_layers"], config["window_length"]
     )
-    return ActorCritic(encoder, core, config["num_actions"])
+    # Configs saved before `action` existed were all Discrete(num_actions).
+    return ActorCritic(encoder, core, config["num_actions"], config.get("action"))
 
 
 def policy_config(
     model: str,
     obs_shape: tuple[int, ...],
-    num_actions: int,
+    actions: int | dict[str, Any],
     hidden_size: int,
     num_layers: int,
     window_length: int,
@@ -92,15 +113,20 @@ def policy_config(
 ) -> dict[str, Any]:
     """Everything needed to rebuild a policy's architecture; stored next to its weights.
 
+    `actions` is the number of Discrete actions or an action spec
+    (`rlcore.distributions.action_spec_of` a space, or `discrete_spec` and the others);
+    the config keeps the spec as `action` and the policy head's width as `num_actions`.
     `encoder` None picks by the observation shape: `cnn` for (C, H, W) frames, `dense`
     for vectors.
     """
     if encoder is None:
         encoder = encoder_for(obs_shape, "dense")
+    action = discrete_spec(actions) if isinstance(actions, int) else dict(actions)
     return {
         "model": model,
         "obs_shape": list(obs_shape),
-        "num_actions": num_actions,
+        "num_actions": action_dist(action).head_size,
+        "action": action,
         "hidden_size": hidden_size,
         "num_layers": num_layers,
         "window_length": window_length,
@@ -108,8 +134,11 @@ def policy_config(
     }
 
 
-def spec_policy_config(spec: TrainSpec, obs_shape: tuple[int, ...], num_actions: int) -> dict[str, Any]:
-    """`policy_config` of the model a training spec asks for, on envs of these spaces.
+def spec_policy_config(
+    spec: TrainSpec, obs_shape: tuple[int, ...], actions: int | dict[str, Any]
+) -> dict[str, Any]:
+    """`policy_config` of the model a training spec asks for, on envs of these spaces
+    (`actions`: a number of Discrete actions or an action spec).
 
     Pixel envs get the `cnn` encoder whatever `spec.encoder` says (its dense/none choice
     is for vector observations).
@@ -117,7 +146,7 @@ def spec_policy_config(spec: TrainSpec, obs_shape: tuple[int, ...], num_actions:
     return policy_config(
         spec.model.value,
         obs_shape,
-        num_actions,
+        actions,
         spec.hidden_size,
         spec.num_layers,
         spec.window_length,

@@ -168,3 +168,52 @@ class PixelVectorEnv(VectorEnv):
 def pixel_env() -> Callable[..., PixelVectorEnv]:
     """PixelVectorEnv(num_envs, **options)."""
     return PixelVectorEnv
+
+
+class ActionRecordingVectorEnv(VectorEnv):
+    """A vector env of any action space that records every action batch it is sent.
+
+    Observations (N, 3) are random; each episode lasts 3 to 9 steps, with same-step
+    autoreset and `info["final_obs"]`; the reward is the sum of the action's entries,
+    so what the env received shows in the rewards too.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int, action_space: spaces.Space) -> None:
+        self.num_envs = num_envs
+        self.single_observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self.single_action_space = action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(action_space, num_envs)
+        self.received: list[np.ndarray] = []
+        self.t = np.zeros(num_envs, np.int64)
+        self.length = np.zeros(num_envs, np.int64)
+
+    def _obs(self) -> np.ndarray:
+        return self.np_random.uniform(-1, 1, (self.num_envs, 3)).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple:
+        super().reset(seed=seed)
+        self.t[:] = 0
+        self.length[:] = self.np_random.integers(3, 10, self.num_envs)
+        return self._obs(), {}
+
+    def step(self, actions: np.ndarray) -> tuple:
+        actions = np.asarray(actions)
+        self.received.append(actions.copy())
+        self.t += 1
+        terminated = self.t >= self.length
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        reward = actions.reshape(self.num_envs, -1).sum(-1).astype(np.float32)
+        obs = self._obs()
+        info = {"final_obs": np.where(terminated[:, None], obs, 0.0).astype(np.float32)}
+        self.t[terminated] = 0
+        self.length[terminated] = self.np_random.integers(3, 10, int(terminated.sum()))
+        return obs, reward, terminated, truncated, info
+
+
+@pytest.fixture
+def action_env() -> Callable[..., ActionRecordingVectorEnv]:
+    """ActionRecordingVectorEnv(num_envs, action_space)."""
+    return ActionRecordingVectorEnv

@@ -34,7 +34,8 @@ from rlcore.envs.registry import _BUILDERS
 ALL_IDS = sorted(env_id for env_id, info in ENVS.items() if info.family not in ("atari", "popgym"))
 STATEFUL_IDS = [env_id for env_id in ALL_IDS if supports_state(env_id)]
 CARTPOLE_IDS = ["CartPole-v0", "CartPole-v1"]
-SYNC_IDS = ["Acrobot-v1", "MountainCar-v0", "LunarLander-v3"]
+SYNC_IDS = ["Acrobot-v1", "MountainCar-v0", "LunarLander-v3", "Pendulum-v1", "MountainCarContinuous-v0"]
+BOX_IDS = ["Pendulum-v1", "PendulumMasked-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3"]
 
 
 def _cartpole_start(obs: np.ndarray) -> bool:
@@ -57,6 +58,11 @@ def _lunar_lander_start(obs: np.ndarray) -> bool:
     return bool(abs(obs[0]) < 0.05 and 1.35 < obs[1] < 1.45 and obs[6] == 0 and obs[7] == 0)
 
 
+def _pendulum_start(obs: np.ndarray) -> bool:
+    # The angle is uniform in [-pi, pi] and the angular velocity in [-1, 1].
+    return bool(abs(obs[0] ** 2 + obs[1] ** 2 - 1) < 1e-5 and (len(obs) == 2 or abs(obs[2]) <= 1.0))
+
+
 def _cue_recall_start(obs: np.ndarray) -> bool:
     return bool(obs[:2].sum() == 1.0 and obs[2] == 0.0)
 
@@ -76,11 +82,18 @@ IS_EPISODE_START: dict[str, Callable[[np.ndarray], bool]] = {
     "Acrobot-v1": _acrobot_start,
     "MountainCar-v0": _mountain_car_start,
     "LunarLander-v3": _lunar_lander_start,
+    "Pendulum-v1": _pendulum_start,
+    "PendulumMasked-v1": _pendulum_start,
+    "MountainCarContinuous-v0": _mountain_car_start,
+    "LunarLanderContinuous-v3": _lunar_lander_start,
 }
 
 
 def _random_actions(envs: gym.vector.VectorEnv, rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(0, envs.single_action_space.n, size=envs.num_envs)
+    space = envs.single_action_space
+    if isinstance(space, gym.spaces.Box):  # float32 (N, d) within the bounds
+        return rng.uniform(space.low, space.high, (envs.num_envs, *space.shape)).astype(np.float32)
+    return rng.integers(0, space.n, size=envs.num_envs)
 
 
 def _run(envs: gym.vector.VectorEnv, actions: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
@@ -127,8 +140,17 @@ def test_allow_list_entries_are_consistent() -> None:
         }
         assert info.pixels == (info.family == "atari" or env_id == "CueRecallPixels-v0")
     assert set(_BUILDERS) == set(ENVS)
-    memory_ids = {env_id for env_id, info in ENVS.items() if info.needs_memory and info.family != "popgym"}
-    assert memory_ids == {"CartPoleMasked-v1", "CartPoleFlicker-v1", "CueRecall-v0", "CueRecallPixels-v0"}
+    own = {env_id: info for env_id, info in ENVS.items() if info.family != "popgym"}
+    memory_ids = {env_id for env_id, info in own.items() if info.needs_memory}
+    assert memory_ids == {
+        "CartPoleMasked-v1",
+        "CartPoleFlicker-v1",
+        "CueRecall-v0",
+        "CueRecallPixels-v0",
+        "PendulumMasked-v1",
+    }
+    assert {env_id for env_id, info in own.items() if info.action_kind == "gaussian"} == set(BOX_IDS)
+    assert all(info.action_kind in ("discrete", "multi_discrete", "gaussian") for info in ENVS.values())
     assert ENVS["CartPole-v1"].action_names == ("left", "right")
     assert ENVS["CartPole-v0"].max_episode_steps == 200
     assert ENVS["CartPole-v1"].max_episode_steps == 500
@@ -166,10 +188,18 @@ def test_contract_and_same_step_autoreset(env_id: str) -> None:
     max_steps = ENVS[env_id].max_episode_steps
     envs = make_vec_env(env_id, num_envs, seed=1)
     obs_shape = envs.single_observation_space.shape
-    assert isinstance(envs.single_action_space, gym.spaces.Discrete)
+    info = ENVS[env_id]
+    space = envs.single_action_space
+    if info.action_kind == "gaussian":
+        assert isinstance(space, gym.spaces.Box) and space.dtype == np.float32
+        assert space.shape == info.action_shape and len(info.action_names) == space.shape[0]
+        assert tuple(space.low) == info.action_low and tuple(space.high) == info.action_high
+        assert info.num_actions == space.shape[0]
+    else:
+        assert isinstance(space, gym.spaces.Discrete)
+        assert space.n == len(info.action_names) == info.num_actions
     dtype = envs.single_observation_space.dtype
     assert dtype == (np.uint8 if ENVS[env_id].pixels else np.float32)
-    assert envs.single_action_space.n == len(ENVS[env_id].action_names)
     assert obs_shape == observation_shape(env_id) == ENVS[env_id].observation_shape
     obs, _ = envs.reset(seed=1)
     assert obs.shape == (num_envs, *obs_shape) and obs.dtype == dtype
@@ -352,14 +382,33 @@ def test_state_of_another_env_is_refused() -> None:
         set_env_state(make_vec_env("CartPoleFlicker-v1", 3, 0), state)
 
 
-def test_lunar_lander_state_is_not_supported() -> None:
-    assert not supports_state("LunarLander-v3")
+@pytest.mark.parametrize("env_id", ["LunarLander-v3", "LunarLanderContinuous-v3"])
+def test_lunar_lander_state_is_not_supported(env_id: str) -> None:
+    assert not supports_state(env_id)
     assert supports_state("CartPole-v1")
-    envs = make_vec_env("LunarLander-v3", 2, 0)
-    with pytest.raises(EnvStateNotSupported, match="LunarLander-v3"):
+    envs = make_vec_env(env_id, 2, 0)
+    with pytest.raises(EnvStateNotSupported, match=env_id):
         get_env_state(envs)
     with pytest.raises(NotImplementedError):
         set_env_state(envs, {})
+
+
+def test_masked_pendulum_shows_cos_and_sin_of_the_angle_only() -> None:
+    full, masked = make_vec_env("Pendulum-v1", 3, seed=4), make_vec_env("PendulumMasked-v1", 3, seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        actions = _random_actions(full, rng)
+        obs_full, reward_full, *_ = full.step(actions)
+        obs_masked, reward_masked, *_ = masked.step(actions)
+        np.testing.assert_array_equal(obs_masked, obs_full[:, :2])
+        np.testing.assert_array_equal(reward_masked, reward_full)
+    assert masked.single_observation_space.shape == (2,)
+
+
+def test_lunar_lander_continuous_is_the_continuous_lander() -> None:
+    envs = make_vec_env("LunarLanderContinuous-v3", 2, seed=0)
+    assert all(env.unwrapped.continuous for env in envs.env.envs)
+    envs.step(np.zeros((2, 2), np.float32))
 
 
 def test_state_of_foreign_env_is_refused() -> None:

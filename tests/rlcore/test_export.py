@@ -607,3 +607,111 @@ def test_a_pixel_policy_agrees_in_torch_and_onnx_over_a_whole_pong_game(pixel_ex
     envs.close()
     assert steps > 500, "a game of Pong lasts until one side scores 21"
     assert worst < TOLERANCE
+
+
+# --- MultiDiscrete and Box actions ---------------------------------------------------
+
+ACTION_CASES = {
+    "multi_discrete-gru": ("gru", {"kind": "multi_discrete", "nvec": [3, 2, 4]}),
+    "gaussian-lstm-clip": (
+        "lstm",
+        {"kind": "gaussian", "low": [-2.0, -1.0], "high": [2.0, 0.5], "squash": "clip"},
+    ),
+    "gaussian-gru-tanh": (
+        "gru",
+        {"kind": "gaussian", "low": [-2.0, -1.0], "high": [2.0, 0.5], "squash": "tanh"},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def action_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ActorCritic, Path]]:
+    out = {}
+    for name, (model, action) in ACTION_CASES.items():
+        config = policy_config(model, (OBS_DIM,), action, HIDDEN, 1, 1, "dense")
+        torch.manual_seed(3)
+        policy = build_policy(config)
+        with torch.no_grad():
+            nn.init.normal_(policy.policy_head.weight, std=1.0)
+            if policy.log_std is not None:
+                policy.log_std.copy_(torch.tensor([-0.5, 0.3]))
+        directory = tmp_path_factory.mktemp(name)
+        export_policy(policy, config, directory)
+        out[name] = (policy, directory)
+    return out
+
+
+@pytest.mark.parametrize("name", list(ACTION_CASES))
+def test_action_kinds_agree_in_torch_onnx_and_load_policy_over_a_sequence(action_exports, name) -> None:
+    policy, directory = action_exports[name]
+    obs, starts = episode(5, seed=4)
+    session = session_for(directory)
+    document = json.loads((directory / CONFIG_FILE).read_text())
+    assert document["config"]["action"] == document["onnx"]["action"] == ACTION_CASES[name][1]
+    outputs = [o.name for o in session.get_outputs()]
+    gaussian = policy.action_spec["kind"] == "gaussian"
+    heads = ["mean", "log_std"] if gaussian else ["logits"]
+    assert outputs == [*heads, "value", "state_out"] == list(document["onnx"]["outputs"])
+
+    state = policy.initial_state(5)
+    onnx_state = np.zeros((5, *policy.state_shape), np.float32)
+    loaded = load_policy(directory)
+    for t in range(STEPS):
+        with torch.no_grad():
+            params, value, state = policy(
+                torch.from_numpy(obs[t : t + 1]), state, torch.from_numpy(starts[t : t + 1])
+            )
+        onnx_state[starts[t]] = 0.0
+        got = dict(zip(outputs, session.run(None, {"obs": obs[t], "state": onnx_state}), strict=True))
+        onnx_state = got["state_out"]
+        from_loaded = loaded.action_dist_params(obs[t], episode_starts=starts[t])
+        expected = dict(
+            zip(heads, params[0].numpy().reshape(5, len(heads), -1).transpose(1, 0, 2), strict=True)
+        )
+        if not gaussian:
+            expected = {"logits": params[0].numpy()}
+        for head in heads:
+            np.testing.assert_allclose(got[head], expected[head], atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(from_loaded[head], expected[head], atol=TOLERANCE, rtol=0)
+        np.testing.assert_allclose(got["value"], value[0].numpy(), atol=TOLERANCE, rtol=0)
+        np.testing.assert_allclose(got["state_out"], state.numpy(), atol=TOLERANCE, rtol=0)
+    # 50 steps with resets moved the memory: the parameters differ across envs.
+    assert np.abs(expected[heads[0]][0] - expected[heads[0]][1]).max() > 1e-2
+
+
+@pytest.mark.parametrize("name", list(ACTION_CASES))
+def test_load_policy_acts_for_each_action_kind(action_exports, name) -> None:
+    _policy, directory = action_exports[name]
+    action = ACTION_CASES[name][1]
+    obs, _ = episode(4, seed=5)
+    one = load_policy(directory, seed=0).act(obs[0, 0])
+    batch = load_policy(directory, seed=0).act(obs[0])
+    again = load_policy(directory, seed=0).act(obs[0])
+    np.testing.assert_array_equal(batch, again)  # seeded sampling is reproducible
+    greedy = load_policy(directory).act(obs[0], deterministic=True)
+    params = load_policy(directory).action_dist_params(obs[0])
+    if action["kind"] == "multi_discrete":
+        assert one.shape == (3,) and one.dtype == np.int64
+        assert batch.shape == (4, 3) and batch.dtype == np.int64
+        assert (batch < np.array(action["nvec"])).all() and (batch >= 0).all()
+        split = np.split(params["logits"], np.cumsum(action["nvec"])[:-1], axis=-1)
+        np.testing.assert_array_equal(greedy, np.stack([p.argmax(-1) for p in split], -1))
+        probs = load_policy(directory).action_probs(obs[0])
+        assert probs.shape == (4, 9)
+        for p in np.split(probs, np.cumsum(action["nvec"])[:-1], axis=-1):
+            np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-9)
+        return
+    low, high = np.array(action["low"], np.float32), np.array(action["high"], np.float32)
+    assert one.shape == (2,) and batch.shape == (4, 2) and batch.dtype == np.float32
+    assert (batch >= low).all() and (batch <= high).all()
+    if action["squash"] == "clip":
+        np.testing.assert_allclose(greedy, np.clip(params["mean"], low, high), atol=1e-6)
+    else:
+        expected = low + (np.tanh(params["mean"]) + 1) / 2 * (high - low)
+        np.testing.assert_allclose(greedy, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="action_dist_params"):
+        load_policy(directory).action_probs(obs[0])
+    # Samples spread around the mean with the policy's std (wide log_std [-0.5, 0.3]).
+    loaded = load_policy(directory, seed=1)
+    draws = np.stack([loaded.act(obs[0, :1].repeat(2000, 0)) for _ in range(1)])[0]
+    assert draws.std(0).min() > 0.05

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
-from gymnasium.spaces import Discrete
 from pydantic import ValidationError
 
 from rlcore.algos import ALGORITHMS
@@ -86,8 +86,11 @@ def watch(obj: object, method: str) -> list:
 
 @pytest.mark.parametrize("algo", ["a2c", "ppo"])
 @pytest.mark.parametrize("model", ["mlp", "gru", "lstm", "window"])
-def test_rollout_part_is_the_size_of_what_each_algorithm_collects(algo, model, make_spec, tmp_path) -> None:
-    spec = make_spec(algo=algo, model=model, **SMALL)
+@pytest.mark.parametrize("env_id", ["Acrobot-v1", "LunarLanderContinuous-v3"])
+def test_rollout_part_is_the_size_of_what_each_algorithm_collects(
+    algo, model, env_id, make_spec, tmp_path
+) -> None:
+    spec = make_spec(algo=algo, model=model, **{**SMALL, "env_id": env_id})
     run = Run(spec, tmp_path)
     collected = watch(run.collector, "collect")
     ALGORITHMS[spec.algo](run)
@@ -123,14 +126,16 @@ def test_reinforce_keeps_no_states_and_its_episodes_fit_the_estimate(model, make
 
 @pytest.mark.parametrize("model", ["mlp", "gru_cell", "gru", "lstm", "window"])
 @pytest.mark.parametrize("encoder", ["dense", "none"])
-@pytest.mark.parametrize("env_id", ["CartPoleMasked-v1", "Acrobot-v1"])
+@pytest.mark.parametrize("env_id", ["CartPoleMasked-v1", "Acrobot-v1", "LunarLanderContinuous-v3"])
 def test_model_part_counts_the_parameters_of_the_built_policy(model, encoder, env_id) -> None:
     spec = TrainSpec(
         model=model, encoder=encoder, env_id=env_id, hidden_size=24, num_layers=3, window_length=5
     )
     obs_shape, num_actions = env_spaces(env_id)
-    policy = build_policy(spec_policy_config(spec, obs_shape, num_actions))
-    assert parameter_count(spec, obs_shape[0], num_actions) == sum(p.numel() for p in policy.parameters())
+    spaces = env_space_info(env_id)
+    policy = build_policy(spec_policy_config(spec, obs_shape, spaces.action_spec))
+    count = parameter_count(spec, obs_shape[0], num_actions, spaces.action_kind)
+    assert count == sum(p.numel() for p in policy.parameters())
     assert state_size(spec, obs_shape[0]) == policy.initial_state(1)[0].numel()
     assert estimate(spec).model.bytes == 5 * 4 * sum(p.numel() for p in policy.parameters())
 
@@ -146,15 +151,22 @@ def test_env_spaces_match_the_allowed_envs() -> None:
     cases += [("ALE/Pong-v5", EnvOptions(frame_stack=k)) for k in (1, 4)]
     for env_id, options in cases:
         envs = make_vec_env(env_id, 2, seed=0, options=options)
-        if not isinstance(envs.single_action_space, Discrete):
-            # POPGym's Box and MultiDiscrete actions wait for the estimate of those spaces
-            # (the action-space work); its Discrete ones are all checked here.
-            assert ENVS[env_id].family == "popgym", env_id
-            continue
-        space = envs.single_observation_space
-        assert env_space_info(env_id, options) == EnvSpaces(
-            space.shape, str(space.dtype), envs.single_action_space.n
-        ), env_id
+        space, actions = envs.single_observation_space, envs.single_action_space
+        if isinstance(actions, gym.spaces.Box):
+            expected = EnvSpaces(
+                space.shape,
+                str(space.dtype),
+                actions.shape[0],
+                "gaussian",
+                action_low=tuple(actions.low.tolist()),
+                action_high=tuple(actions.high.tolist()),
+            )
+        elif isinstance(actions, gym.spaces.MultiDiscrete):
+            nvec = tuple(int(n) for n in actions.nvec)
+            expected = EnvSpaces(space.shape, str(space.dtype), sum(nvec), "multi_discrete", action_nvec=nvec)
+        else:
+            expected = EnvSpaces(space.shape, str(space.dtype), actions.n)
+        assert env_space_info(env_id, options) == expected, env_id
         envs.close()
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
 from rlcore import distributions
+from rlcore.distributions import action_spec_of
 from rlcore.envs import make_vec_env
 from rlcore.episodes import EpisodeCollector, pack_episodes
 from rlcore.models import build_policy, policy_config
@@ -253,3 +255,55 @@ def test_whole_pixel_episodes_stay_uint8_and_report_games(pixel_env) -> None:
     logits, _, _ = policy(packed.obs, packed.initial_states, packed.episode_starts)
     replayed = distributions.log_prob(logits, packed.actions)
     assert ((replayed - packed.logprobs).abs() * packed.fresh).max() < 1e-5
+
+
+BOX = {"kind": "gaussian", "low": [-0.5, -2.0], "high": [0.5, 1.0], "squash": "clip"}
+NVEC = [3, 4]
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        pytest.param(spaces.MultiDiscrete(NVEC), id="multi_discrete"),
+        pytest.param(
+            spaces.Box(np.array(BOX["low"], np.float32), np.array(BOX["high"], np.float32)), id="box"
+        ),
+    ],
+)
+@pytest.mark.parametrize("model", ["gru", "lstm"])
+def test_non_discrete_actions_are_stored_by_shape_and_replay_exactly(action_env, space, model) -> None:
+    torch.manual_seed(0)
+    envs = action_env(4, space)
+    config = policy_config(model, (3,), action_spec_of(space), 16, 1, 1)
+    policy = build_policy(config)
+    c = RolloutCollector(envs, policy, torch.device("cpu"), seed=1)
+    c.collect(5)
+    rollout = c.collect(24, chunk_length=8)
+    dims = len(NVEC) if isinstance(space, spaces.MultiDiscrete) else 2
+    dtype = torch.long if isinstance(space, spaces.MultiDiscrete) else torch.float32
+    assert rollout.actions.shape == (24, 4, dims) and rollout.actions.dtype == dtype
+    sent = np.stack(envs.received[5:])
+    if isinstance(space, spaces.MultiDiscrete):
+        np.testing.assert_array_equal(sent, rollout.actions.numpy())
+        assert (sent < np.array(NVEC)).all() and len(np.unique(sent[..., 1])) == 4
+    else:
+        # Stored: the raw Gaussian samples (std 1, so often outside the bounds); sent: clipped.
+        raw = rollout.actions.numpy()
+        assert (raw < np.array(BOX["low"])).any() and (raw > np.array(BOX["high"])).any()
+        np.testing.assert_array_equal(sent, np.clip(raw, BOX["low"], BOX["high"]))
+        assert sent.dtype == np.float32
+
+    zeros = torch.zeros_like(rollout.rewards)
+    batch = rollout.sequences(zeros, zeros, chunk_length=8)
+    params, _, _ = policy(batch.obs, batch.initial_states, batch.episode_starts)
+    replayed = policy.dist.log_prob(params, batch.actions)
+    assert ((replayed - batch.logprobs).abs() * batch.mask).max() < 1e-5
+
+    # Whole episodes (REINFORCE) keep the action shape too.
+    episodes = EpisodeCollector(action_env(4, space), policy, torch.device("cpu"), seed=2).collect_episodes(
+        40
+    )
+    packed = pack_episodes(episodes, policy.initial_state(1), 0.99)
+    assert packed.actions.shape[2:] == (dims,) and packed.actions.dtype == dtype
+    params, _, _ = policy(packed.obs, packed.initial_states, packed.episode_starts)
+    assert ((policy.dist.log_prob(params, packed.actions) - packed.logprobs).abs() * packed.mask).max() < 1e-5

@@ -209,3 +209,58 @@ def test_a_checkpoint_whose_spec_holds_every_field_resumes(make_spec, sink, tmp_
     result = train(spec, tmp_path, sink=sink)
     assert result.steps == spec.total_steps
     assert [step for step, _ in sink.points] == [32, 64, 96, 128]
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm"])
+def test_ppo_on_box_actions_replays_the_log_probs_it_acted_with(model, make_spec, sink, tmp_path) -> None:
+    spec = make_spec(
+        algo="ppo",
+        model=model,
+        env_id="Pendulum-v1",
+        num_envs=3,
+        rollout_length=48,
+        bptt_length=16,
+        minibatches=3,
+        epochs=2,
+        total_steps=3 * 48 * 3,
+    )
+    train(spec, tmp_path, sink=sink)
+    errors = sink.values("losses/replay_error")
+    assert len(errors) == 3 and max(errors) < 1e-5
+    # The learned log-std moved (it is trained) and the export names the Gaussian heads.
+    document = json.loads((tmp_path / "policy.json").read_text())
+    assert document["config"]["action"] == {
+        "kind": "gaussian",
+        "low": [-2.0],
+        "high": [2.0],
+        "squash": "clip",
+    }
+    assert list(document["onnx"]["outputs"])[:2] == ["mean", "log_std"]
+    assert load_file(tmp_path / "policy.safetensors")["log_std"].abs().item() > 0
+
+
+def test_a_masked_pendulum_run_resumes_exactly(make_spec, sink, tmp_path: Path) -> None:
+    spec = make_spec(
+        algo="ppo",
+        model="gru",
+        env_id="PendulumMasked-v1",
+        num_envs=2,
+        rollout_length=32,
+        bptt_length=8,
+        minibatches=2,
+        epochs=2,
+        total_steps=2 * 32 * 5,
+        eval_interval=128,
+        eval_episodes=2,
+    )
+    straight_sink = RecordingSink()
+    train(spec, tmp_path / "straight", sink=straight_sink)
+    stopped = train(spec, tmp_path / "resumed", should_stop=lambda: len(sink.points) >= 2, sink=sink)
+    assert stopped.stopped and stopped.steps == 2 * 2 * 32
+    train(spec, tmp_path / "resumed", sink=sink)
+    assert "eval/episodic_return" in sink.points[1][1]
+    assert_same_points(sink, straight_sink)
+    straight = load_file(tmp_path / "straight" / "policy.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "policy.safetensors")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0)
