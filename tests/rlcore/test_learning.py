@@ -5,8 +5,8 @@ those seeds needed (see the comments), so that another CPU's rounding cannot fli
 The last seed of every run trains with `torch_threads: 2`, a different reduction order, as
 another machine's would be. `mean_return` is the mean over the last 100 episodes of the run.
 
-Every run of the module is queued at once on a pool of two processes (one per core), so
-that no core waits while a test's last seed finishes; each test then waits for its own.
+The first seeds of a test run side by side on a pool of two processes (one per core);
+the last, with its two threads, runs alone.
 Slow (about 5 minutes on 2 idle cores): `pytest -m slow tests/rlcore`.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,89 +73,79 @@ RUNS: dict[str, dict[str, Any]] = {
 }
 
 
-def _run_of(item: pytest.Item) -> str | None:
-    """The RUNS name a collected test checks (its `run` parameter)."""
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("run") if callspec is not None else None
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def runs(
-    request: pytest.FixtureRequest,
-    training_pool: ProcessPoolExecutor,
-    make_spec: Callable[..., TrainSpec],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, list[Future[TrainResult]]]:
-    """The runs of the selected tests on every seed, queued at once: name -> a future per seed."""
-    selected = [
-        name
-        for item in request.session.items
-        if item.module is request.module and (name := _run_of(item)) is not None
-    ]
-    root = tmp_path_factory.mktemp("learning")
-    return {
-        name: [
+    training_pool: ProcessPoolExecutor, make_spec: Callable[..., TrainSpec], tmp_path: Path
+) -> Callable[[str], list[float]]:
+    """`runs(name)`: train RUNS[name] on every seed in SEEDS; the final last-100 mean return of each.
+
+    The first seeds run side by side, one per core, and the last one, with its two torch
+    threads, alone: beside another run its threads would compete with that run for the cores.
+    """
+
+    def train_seeds(name: str) -> list[float]:
+        futures: list[Future[TrainResult]] = [
             training_pool.submit(
                 train,
-                make_spec(seed=seed, torch_threads=1 if seed != SEEDS[-1] else 2, **RUNS[name]),
-                root / f"{name}-{seed}",
+                make_spec(seed=seed, torch_threads=1, **RUNS[name]),
+                tmp_path / str(seed),
             )
-            for seed in SEEDS
+            for seed in SEEDS[:-1]
         ]
-        for name in dict.fromkeys(selected)
-    }
+        returns = [future.result().mean_return for future in futures]
+        last = training_pool.submit(
+            train, make_spec(seed=SEEDS[-1], torch_threads=2, **RUNS[name]), tmp_path / str(SEEDS[-1])
+        )
+        returns.append(last.result().mean_return)
+        assert None not in returns, f"{name}: no episode finished"
+        return returns  # type: ignore[return-value]
 
-
-def mean_returns(runs: dict[str, list[Future[TrainResult]]], name: str) -> list[float]:
-    """The final last-100 mean return of run `name` on each seed in SEEDS."""
-    returns = [future.result().mean_return for future in runs[name]]
-    assert None not in returns, f"{name}: no episode finished"
-    return returns  # type: ignore[return-value]
+    return train_seeds
 
 
 @pytest.mark.parametrize("run", ["reinforce-mlp", "reinforce-gru_cell", "reinforce-gru"])
 def test_reinforce_solves_cartpole_v0(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert min(returns) >= 195, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-gru-v1", "ppo-lstm-v1"])
 def test_ppo_solves_cartpole_v1(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert min(returns) >= 475, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-gru-masked"])
 def test_ppo_gru_solves_masked_cartpole(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert min(returns) >= 400, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-mlp-masked"])
 def test_ppo_mlp_cannot_balance_masked_cartpole(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert max(returns) < 100, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-gru-cue", "ppo-lstm-cue"])
 def test_memory_models_solve_cue_recall(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert min(returns) >= 0.9, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-mlp-cue"])
 def test_mlp_cannot_solve_cue_recall(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert max(returns) < 0.5, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-gru-cue-pixels"])
 def test_cnn_with_memory_solves_cue_recall_from_pixels(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert min(returns) >= 0.9, returns
 
 
 @pytest.mark.parametrize("run", ["ppo-mlp-cue-pixels"])
 def test_cnn_without_memory_cannot_solve_cue_recall_from_pixels(run: str, runs) -> None:  # type: ignore[no-untyped-def]
-    returns = mean_returns(runs, run)
+    returns = runs(run)
     assert max(returns) < 0.5, returns
