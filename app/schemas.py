@@ -30,6 +30,8 @@ Name = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 # Largest offset, step or id a request may name: SQLite and PostgreSQL integers are signed
 # 64-bit, and an OFFSET plus its LIMIT must stay below 2**63 too.
 DB_INT_MAX = 2**62
+# Status-event ids are 32-bit integer keys: a client's larger id means "after all of them".
+EVENT_ID_MAX = 2**31 - 1
 
 
 # -- requests ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from app.db import session_scope
 from app.deps import HubDep, SessionDep, SettingsDep, subscribe
 from app.hub import SAFETY_SECONDS
 from app.models import FINISHED, Job, JobEvent, MetricPoint
-from app.schemas import error_responses
+from app.schemas import EVENT_ID_MAX, error_responses
 from app.services import get_owned_job, job_out
 from app.settings import Settings
 
@@ -51,7 +51,7 @@ class Cursor:
         if not value:
             return cls()
         step, status_id = value.rsplit("-", 1)
-        return cls(int(step), int(status_id))
+        return cls(int(step), min(int(status_id), EVENT_ID_MAX))
 
 
 @dataclass

@@ -36,7 +36,7 @@ from app.db import session_scope
 from app.deps import HubDep, SessionDep, SettingsDep, subscribe
 from app.hub import SAFETY_SECONDS
 from app.models import Group, Job, JobEvent, JobStatus, MetricPoint
-from app.schemas import error_responses
+from app.schemas import EVENT_ID_MAX, error_responses
 from app.services import job_out
 from app.settings import Settings
 
@@ -158,7 +158,7 @@ async def user_events(
     session.close()  # the stream holds no session between reads
     watch = Watch(user.id, group)
     if last_event_id:
-        watch.status_id = int(last_event_id)
+        watch.status_id = min(int(last_event_id), EVENT_ID_MAX)
     else:
         watch.status_id = await run_in_threadpool(_latest_status_id, settings, watch)
     subscription = subscribe(hub, user.id)

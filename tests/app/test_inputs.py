@@ -72,6 +72,18 @@ def test_bad_last_event_id_on_the_job_stream_is_422(
     assert "Last-Event-ID" in body["message"]
 
 
+def test_event_ids_beyond_the_32_bit_keys_mean_after_every_event(
+    stack: Stack, queued_job: dict[str, Any]
+) -> None:
+    # Status events have 32-bit ids: a larger id (18 digits pass the pattern) was a 500 on
+    # PostgreSQL ("integer out of range").
+    errors = len(stack.server_errors)
+    job_stream = f"/api/jobs/{queued_job['id']}/events"
+    assert _status_of_stream(stack, job_stream, {"Last-Event-ID": f"0-{10**18 - 1}"})[0] == 200
+    assert _status_of_stream(stack, "/api/events", {"Last-Event-ID": str(10**18 - 1)})[0] == 200
+    assert stack.server_errors[errors:] == []
+
+
 @pytest.mark.parametrize("last_event_id", [str(2**63), str(2**64), "-5", "x"])
 def test_bad_last_event_id_on_the_user_stream_is_422(stack: Stack, last_event_id: str) -> None:
     status, body = _status_of_stream(stack, "/api/events", {"Last-Event-ID": last_event_id})
