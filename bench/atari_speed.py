@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 import torch
 from matmul_floor import host, host_line
+from train_speed import Goal
 
 from rlcore.memory import LIMIT_ENV
 from rlcore.spec import TrainSpec
@@ -107,15 +108,6 @@ ZOO_LR, ZOO_CLIP, ZOO_ENVS = 2.5e-4, 0.1, 8
 MIN_VS_RECURRENT_PPO = 3.0  # ours-lstm over RecurrentPPO (zoo), CPU
 MIN_VS_SB3_PPO = 1.0  # ours-lstm over sb3 PPO CnnPolicy, CPU
 MIN_GPU_SPS = 10_000.0  # ours-lstm on a GPU
-
-
-@dataclass
-class Goal:
-    """A target a row must meet; met is None when the run could not check it."""
-
-    text: str
-    met: bool | None
-    why: str = ""
 
 
 @dataclass
