@@ -77,9 +77,19 @@ class EpisodeCollector(RolloutCollector):
         seed: int,
         clip_rewards: bool = False,
         bf16: bool = False,
+        normalize_reward: bool = False,
+        gamma: float = 0.99,
     ) -> None:
         super().__init__(
-            envs, policy, device, seed, bootstrap_truncated=False, clip_rewards=clip_rewards, bf16=bf16
+            envs,
+            policy,
+            device,
+            seed,
+            bootstrap_truncated=False,
+            clip_rewards=clip_rewards,
+            bf16=bf16,
+            normalize_reward=normalize_reward,
+            gamma=gamma,
         )
         self.version = 0
         self._open: list[dict[str, list[torch.Tensor]]] = [self._empty() for _ in range(self.num_envs)]

@@ -35,6 +35,11 @@
   frames, exactly as the trainer stored them; the scaling to [0, 1] is inside the
   graph. ``onnx.dtypes`` in policy.json names every input's and output's dtype.
 
+  A policy trained with ``normalize_obs`` (config ``obs_norm``: ``{"clip", "epsilon"}``)
+  takes raw observations too: clip((obs - mean) / sqrt(var + epsilon), -clip, clip),
+  with the running statistics it trained with, is the first step of the graph (and of
+  the torch policy; the statistics are the ``obs_norm.*`` tensors of the weights).
+
   ``batch`` is dynamic: one file serves 1 env or 1000. The state is batch-first, exactly
   as `ActorCritic` holds it: (B, layers, H) for ``gru``, (B, 2 * layers, H) for
   ``lstm`` (all h layers, then all c layers), (B, window_length - 1, F) for ``window``

@@ -16,6 +16,14 @@ Atari conventions: `clip_rewards` trains on sign(reward) while the reported `Epi
 returns stay the raw game score, and an env whose step info holds `game_over` (its
 `terminated` also marks lost lives) reports an `Episode` only when the whole game
 ends, its return and length summed over every life.
+
+Normalisation (`rlcore.normalization`): with `normalize_reward` the trained rewards are
+scaled by the running std of the discounted return (after `clip_rewards`), while the
+reported returns stay raw. A policy with an observation normaliser is fed raw
+observations, as everywhere; the collector seeds its statistics with the reset
+observations, gathers the moments of every later one in `obs_seen`, and folds them in
+only in `commit_statistics`, between updates, so that a rollout's replay normalises
+exactly as its acting did.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from gymnasium.vector import VectorEnv
 from rlcore.device import autocast
 from rlcore.envs import EnvStateNotSupported, get_env_state, set_env_state
 from rlcore.models import ActorCritic
+from rlcore.normalization import ObsNormalizer, RewardScaler
 from rlcore.returns import gae
 
 
@@ -160,6 +169,8 @@ class RolloutCollector:
         bootstrap_truncated: bool = True,
         clip_rewards: bool = False,
         bf16: bool = False,
+        normalize_reward: bool = False,
+        gamma: float = 0.99,
     ) -> None:
         self.envs = envs
         self.policy = policy
@@ -176,6 +187,13 @@ class RolloutCollector:
         self.state = policy.initial_state(self.num_envs, device)
         self.episode_return = np.zeros(self.num_envs)
         self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
+        # `gamma` is the discount of the return whose std scales the rewards.
+        self.reward_scaler = RewardScaler(self.num_envs, gamma) if normalize_reward else None
+        norm = policy.obs_norm
+        # The observations seen since the last `commit_statistics`, summarised.
+        self.obs_seen = None if norm is None else ObsNormalizer(norm.obs_shape).to(self.device)
+        if norm is not None:
+            norm.update(self.obs)  # so the first rollout acts on normalised observations too
 
     def collect(self, num_steps: int, chunk_length: int | None = 1) -> Rollout:
         """Run every env for `num_steps` steps.
@@ -224,6 +242,8 @@ class RolloutCollector:
             self.global_step += n
             done = terminated | truncated
             trained = np.sign(reward) if self.clip_rewards else reward
+            if self.reward_scaler is not None:
+                trained = self.reward_scaler(trained, done)
             rewards[t] = self._upload(trained, torch.float32)
             dones[t] = self._upload(done, torch.bool)
             if self.bootstrap_truncated and (cut := truncated & ~terminated).any():
@@ -233,6 +253,11 @@ class RolloutCollector:
             self.starts = dones[t].clone()
 
         _, last_value, _ = self.policy(self.obs[None], self.state, self.starts[None])
+        if self.obs_seen is not None:
+            # Each observation once: the ones after each step (obs[0] was counted as the
+            # last one of the rollout before, or at the reset).
+            self.obs_seen.update(obs[1:])
+            self.obs_seen.update(self.obs)
         return Rollout(
             obs=obs,
             actions=actions,
@@ -247,6 +272,16 @@ class RolloutCollector:
             last_value=last_value[0],
             episodes=episodes,
         )
+
+    def commit_statistics(self) -> None:
+        """Fold the observations seen since the last call into the policy's normaliser.
+
+        Call between updates only, after one and before the next rollout (`Run.end_update`
+        does): the statistics a rollout acted with are the ones its replay must use.
+        """
+        if self.obs_seen is not None and self.policy.obs_norm is not None:
+            self.policy.obs_norm.merge(self.obs_seen)
+            self.obs_seen.reset()
 
     def _upload(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         """A host array on the collector's device, as `dtype`.
@@ -315,10 +350,17 @@ class RolloutCollector:
             "episode_return": torch.as_tensor(self.episode_return),
             "episode_length": torch.as_tensor(self.episode_length),
             "envs": envs,
+            "obs_seen": None if self.obs_seen is None else _cpu(self.obs_seen.state_dict()),
+            "reward_scaler": None if self.reward_scaler is None else self.reward_scaler.state_dict(),
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.global_step = int(saved["global_step"])
+        # Statistics of training so far (absent from checkpoints made before normalisation).
+        if self.obs_seen is not None and saved.get("obs_seen") is not None:
+            self.obs_seen.load_state_dict(saved["obs_seen"])
+        if self.reward_scaler is not None and saved.get("reward_scaler") is not None:
+            self.reward_scaler.load_state_dict(saved["reward_scaler"], episodes=saved["envs"] is not None)
         if saved["envs"] is None:
             return  # keep the freshly reset envs, states and episode counters
         self.obs = saved["obs"].to(self.device)
@@ -327,3 +369,7 @@ class RolloutCollector:
         self.episode_return = saved["episode_return"].numpy().copy()
         self.episode_length = saved["episode_length"].numpy().copy()
         set_env_state(self.envs, saved["envs"])
+
+
+def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.cpu() for name, tensor in tensors.items()}

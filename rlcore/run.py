@@ -68,7 +68,14 @@ class Run:
         # REINFORCE learns from whole episodes; the others from fixed-length rollouts.
         collector = EpisodeCollector if spec.algo == Algorithm.reinforce else RolloutCollector
         self.collector = collector(
-            self.envs, self.policy, self.device, spec.seed, clip_rewards=spec.clip_rewards, bf16=spec.bf16
+            self.envs,
+            self.policy,
+            self.device,
+            spec.seed,
+            clip_rewards=spec.clip_rewards,
+            bf16=spec.bf16,
+            normalize_reward=spec.normalize_reward,
+            gamma=spec.gamma,
         )
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.best_return: float | None = None
@@ -111,6 +118,9 @@ class Run:
     def end_update(self, episodes: list[Episode], losses: dict[str, float]) -> None:
         """Report one point of metrics (with the episodes that ended since the last one), then
         evaluate and checkpoint when due."""
+        # The observation statistics move with the weights, after the update: everything
+        # from here on (evaluation, best policy, checkpoint, next rollout) sees both.
+        self.collector.commit_statistics()
         now = time.perf_counter()
         steps = self.global_step - self.update_started_step
         metrics: dict[str, float] = {

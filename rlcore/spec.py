@@ -211,6 +211,17 @@ class TrainSpec(BaseModel):
     )
     max_grad_norm: float = Field(None, gt=0.0, le=1000.0)  # type: ignore[assignment]
     normalize_advantages: bool = Field(None)  # type: ignore[assignment]
+    normalize_obs: bool = Field(
+        False,
+        description="Normalise observations by their running mean and variance, clipped to ±10 (as SB3's "
+        "VecNormalize); the statistics are saved with the policy and applied inside its ONNX graph. "
+        "Vector observations only (pixel frames are scaled by the CNN).",
+    )
+    normalize_reward: bool = Field(
+        False,
+        description="Train on rewards divided by the running std of the discounted return, clipped to ±10 "
+        "(not centred); reported returns stay raw.",
+    )
 
     encoder: Encoder = Field(  # type: ignore[assignment]
         None,
@@ -284,6 +295,17 @@ class TrainSpec(BaseModel):
             seen = "images" if env.pixels else "vectors"
             fits = "cnn" if env.pixels else "dense or none"
             raise ValueError(f"{env.id} observes {seen}: use {fits}")
+        return value
+
+    @field_validator("normalize_obs")
+    @classmethod
+    def _normalize_vector_observations(cls, value: bool, info: ValidationInfo) -> bool:
+        env = ENVS.get(info.data.get("env_id", ""))
+        if value and env is not None and env.pixels:
+            raise ValueError(
+                f"{env.id} observes uint8 frames, which the cnn encoder scales itself; "
+                "normalize_obs is for vector observations"
+            )
         return value
 
     @field_validator(*_ALGORITHM_ONLY)

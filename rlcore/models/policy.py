@@ -10,6 +10,7 @@ from torch import nn
 from rlcore.distributions import ActionDist, action_dist, discrete_spec
 from rlcore.models.cores import MemoryCore, build_core
 from rlcore.models.encoders import build_encoder, encoder_for
+from rlcore.normalization import ObsNormalizer, obs_norm_config
 
 if TYPE_CHECKING:
     from rlcore.spec import TrainSpec
@@ -24,7 +25,7 @@ def _init_layer(layer: nn.Linear, gain: float) -> nn.Linear:
 
 
 class ActorCritic(nn.Module):
-    """encoder -> memory core -> (action distribution params, value).
+    """[obs normaliser ->] encoder -> memory core -> (action distribution params, value).
 
     forward(obs (T, B, *obs_shape), state (B, *state_shape), episode_starts (T, B))
     returns params (T, B, P), value (T, B) and the state after the last step. `params`
@@ -37,6 +38,10 @@ class ActorCritic(nn.Module):
     Under a CUDA autocast (`rlcore.device.autocast`) only the encoder runs in bf16: the
     memory core and the heads run in float32, so the carried state, the log-probs and
     PPO's ratio keep full precision, and the state keeps its dtype step after step.
+
+    `obs_norm` (`rlcore.normalization.ObsNormalizer`, or None) normalises the raw
+    observations before the encoder; its running statistics are buffers, in the
+    state_dict and the exported graph, and change only when the collector commits them.
     """
 
     def __init__(
@@ -45,8 +50,10 @@ class ActorCritic(nn.Module):
         core: MemoryCore,
         num_actions: int,
         action: dict[str, Any] | None = None,
+        obs_norm: ObsNormalizer | None = None,
     ) -> None:
         super().__init__()
+        self.obs_norm = obs_norm
         self.encoder = encoder
         self.core = core
         self.action_spec = discrete_spec(num_actions) if action is None else action
@@ -74,6 +81,8 @@ class ActorCritic(nn.Module):
     def forward(
         self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
         features = self.encoder(obs)
         if torch.is_autocast_enabled(features.device.type):
             with torch.autocast(features.device.type, enabled=False):
@@ -98,8 +107,13 @@ def build_policy(config: dict[str, Any]) -> ActorCritic:
     core = build_core(
         config["model"], encoder.features, hidden, config["num_layers"], config["window_length"]
     )
+    # Configs saved before `obs_norm` existed had no normaliser.
+    obs_norm = config.get("obs_norm")
+    if obs_norm is not None and config.get("encoder") == "cnn":
+        raise ValueError("obs_norm applies to vector observations; the cnn encoder scales its frames itself")
+    normalizer = None if obs_norm is None else ObsNormalizer(config["obs_shape"], **obs_norm)
     # Configs saved before `action` existed were all Discrete(num_actions).
-    return ActorCritic(encoder, core, config["num_actions"], config.get("action"))
+    return ActorCritic(encoder, core, config["num_actions"], config.get("action"), normalizer)
 
 
 def policy_config(
@@ -110,6 +124,7 @@ def policy_config(
     num_layers: int,
     window_length: int,
     encoder: str | None = None,
+    normalize_obs: bool = False,
 ) -> dict[str, Any]:
     """Everything needed to rebuild a policy's architecture; stored next to its weights.
 
@@ -117,7 +132,8 @@ def policy_config(
     (`rlcore.distributions.action_spec_of` a space, or `discrete_spec` and the others);
     the config keeps the spec as `action` and the policy head's width as `num_actions`.
     `encoder` None picks by the observation shape: `cnn` for (C, H, W) frames, `dense`
-    for vectors.
+    for vectors. `normalize_obs` puts an `ObsNormalizer` in front of the encoder; the
+    config's `obs_norm` holds its clip and epsilon (None: no normaliser).
     """
     if encoder is None:
         encoder = encoder_for(obs_shape, "dense")
@@ -131,6 +147,7 @@ def policy_config(
         "num_layers": num_layers,
         "window_length": window_length,
         "encoder": encoder,
+        "obs_norm": obs_norm_config() if normalize_obs else None,
     }
 
 
@@ -151,4 +168,5 @@ def spec_policy_config(
         spec.num_layers,
         spec.window_length,
         encoder_for(obs_shape, spec.encoder),
+        spec.normalize_obs,
     )

@@ -119,6 +119,7 @@ def test_submit_form_shows_the_options_and_defaults_of_the_env(signed_in, server
     options = ("frame_stack", "repeat_action_probability", "episodic_life", "flicker")
     assert not any(shown(n) for n in options)  # CartPole takes none
     assert page.input_value("#f-learning_rate") == "0.002"
+    assert shown("normalize_obs") and not page.is_checked("#f-normalize_obs")
 
     page.select_option("#f-env_id", "ALE/Pong-v5")
     assert all(shown(n) for n in options)
@@ -127,13 +128,15 @@ def test_submit_form_shows_the_options_and_defaults_of_the_env(signed_in, server
     assert page.input_value("#f-num_envs") == "8" and page.input_value("#f-rollout_length") == "128"
     assert page.input_value("#f-frame_stack") == "4" and page.input_value("#f-encoder") == "cnn"
     assert page.is_checked("#f-clip_rewards")
+    # Frames are scaled by the CNN; rewards may still be normalised.
+    assert not shown("normalize_obs") and shown("normalize_reward")
 
     page.select_option("#f-env_id", "CueRecallPixels-v0")
     assert shown("flicker") and not shown("frame_stack")
     page.select_option("#f-env_id", "CartPole-v1")
     assert not any(shown(n) for n in options)
     assert page.input_value("#f-learning_rate") == "0.002" and page.input_value("#f-encoder") == "dense"
-    assert not page.is_checked("#f-clip_rewards")
+    assert not page.is_checked("#f-clip_rewards") and shown("normalize_obs")
 
 
 def test_validation_errors_show_beside_the_field(signed_in, page_errors) -> None:  # type: ignore[no-untyped-def]

@@ -239,8 +239,13 @@ def test_ppo_on_box_actions_replays_the_log_probs_it_acted_with(model, make_spec
     assert load_file(tmp_path / "policy.safetensors")["log_std"].abs().item() > 0
 
 
-def test_a_masked_pendulum_run_resumes_exactly(make_spec, sink, tmp_path: Path) -> None:
+@pytest.mark.parametrize("normalize", [False, True], ids=["raw", "normalized"])
+def test_a_masked_pendulum_run_resumes_exactly(normalize, make_spec, sink, tmp_path: Path) -> None:
+    # Normalised: the observation statistics (in the policy's weights, and those seen since
+    # the last update) and the return-std tracker are restored too.
     spec = make_spec(
+        normalize_obs=normalize,
+        normalize_reward=normalize,
         algo="ppo",
         model="gru",
         env_id="PendulumMasked-v1",
@@ -262,5 +267,6 @@ def test_a_masked_pendulum_run_resumes_exactly(make_spec, sink, tmp_path: Path) 
     assert_same_points(sink, straight_sink)
     straight = load_file(tmp_path / "straight" / "policy.safetensors")
     resumed = load_file(tmp_path / "resumed" / "policy.safetensors")
+    assert ("obs_norm.mean" in straight) == normalize
     for name, tensor in straight.items():
         torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0)

@@ -119,8 +119,11 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
   const algoInput = fields.get("algo")!.input;
   const envInput = fields.get("env_id")!.input;
   const encoderInput = fields.get("encoder")?.input;
+  // Pixel frames are scaled by the CNN: observation normalisation is for vector envs only.
   const applies = (name: string): boolean =>
-    (info.algorithm_fields[algoInput.value]?.includes(name) ?? true) && (!envOptions.has(name) || (env?.options.includes(name) ?? false));
+    (info.algorithm_fields[algoInput.value]?.includes(name) ?? true) &&
+    (!envOptions.has(name) || (env?.options.includes(name) ?? false)) &&
+    !(name === "normalize_obs" && (env?.pixels ?? false));
   const showFields = () => {
     for (const name of Object.keys(props)) {
       const f = fields.get(name);
