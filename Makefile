@@ -3,6 +3,8 @@
 
 VENV := .venv
 BIN := $(VENV)/bin
+# The example env plugin (README: Your own environments); the tests use its env.
+EXAMPLE_ENVS := examples/rlserve-example-envs
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts -type f 2>/dev/null)
 
 .PHONY: install up test lint bench
@@ -10,11 +12,12 @@ FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/packa
 install: $(VENV)/.installed frontend/dist/index.html
 
 # torch first, from the pinned version: anything else would pull gigabytes of CUDA wheels.
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt $(EXAMPLE_ENVS)/pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e $(EXAMPLE_ENVS)
 	touch $@
 
 frontend/dist/index.html: frontend/package-lock.json $(FRONTEND_SOURCES)

@@ -29,6 +29,7 @@ from app.queue import celery_client
 from app.reaper import reap_once
 from app.routes import events, groups, jobs, meta, metrics, policy, user_events
 from app.settings import Settings
+from rlcore.envs.plugins import load_plugins
 
 log = logging.getLogger("rlserve.api")
 FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
     """The API for `settings` (default: from the environment). Migrations run at start."""
     settings = settings or Settings.from_env()
     logredact.install()
+    load_plugins()  # the operator's envs join the allow-list before any spec is validated
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -241,7 +241,7 @@ class EnvOut(BaseModel):
     solved_return: float | None
     needs_memory: bool
     max_episode_steps: int | None
-    family: str = Field(description="classic, memory or atari")
+    family: str = Field(description="classic, memory, atari, popgym, or plugin (added by the operator)")
     pixels: bool = Field(description="Observations are uint8 frames (the encoder is the CNN).")
     action_names: list[str] = Field(description="What each discrete action does, by index.")
     options: list[str] = Field(description="The env options a spec may set for it (frame_stack, ...).")

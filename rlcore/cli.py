@@ -69,9 +69,11 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder; resumes if it holds a checkpoint.")],
 ) -> None:
     """Train a policy; writes spec, metrics, checkpoints and the exported policy to OUT."""
+    from rlcore.envs.plugins import load_plugins
     from rlcore.run import SpecMismatchError
     from rlcore.trainer import last_checkpoint_step, train
 
+    load_plugins()  # before the spec is validated: it may name a plugin env
     spec = load_spec_or_exit(spec_path)
     out.mkdir(parents=True, exist_ok=True)
     metrics_file = JsonlSink(out / "metrics.jsonl")
@@ -109,9 +111,11 @@ def eval_command(
 ) -> None:
     """Play EPISODES episodes with an exported policy and print the mean and std of the return."""
     from rlcore.envs import ENVS, EnvOptions
+    from rlcore.envs.plugins import load_plugins
     from rlcore.evaluate import run_episodes
     from rlcore.export import load_policy
 
+    load_plugins()
     try:
         policy = load_policy(run_dir, seed=seed)
     except (FileNotFoundError, ValueError) as error:

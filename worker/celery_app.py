@@ -23,10 +23,15 @@ from celery import Celery
 
 from app.queue import celery_client
 from app.settings import Settings
+from rlcore.envs.plugins import load_plugins
 
 
 def create_celery(settings: Settings) -> Celery:
-    """The consuming Celery app for `settings`: the client's broker and queues, plus the settings above."""
+    """The consuming Celery app for `settings`: the client's broker and queues, plus the settings above.
+
+    Loads the operator's env plugins too: a job's spec may name one.
+    """
+    load_plugins()
     celery = celery_client(settings, include=["worker.tasks"])
     celery.conf.update(
         task_acks_late=True,

@@ -88,34 +88,42 @@ class _SyncArrayFinalObs(VectorWrapper):
     """Puts a SAME_STEP ``SyncVectorEnv`` under the package's array contract.
 
     SyncVectorEnv reports final observations as an object array, only when some env
-    ended; this wrapper always returns a float32 array and its mask.
+    ended; this wrapper always returns an array (float32 by default, see ``_observe``)
+    and its mask.
     """
+
+    # Why an env whose `supports_state` is False cannot save its state.
+    no_state_reason = "its Box2D world is not serialisable"
 
     def __init__(self, env: SyncVectorEnv, env_id: str) -> None:
         super().__init__(env)
         self.env_id = env_id
 
+    def _observe(self, obs: Any) -> Array:
+        """A batch of the sub-envs' observations as the contract's array."""
+        return np.asarray(obs, dtype=np.float32)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Array, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        return np.asarray(obs, dtype=np.float32), info
+        return self._observe(obs), info
 
     def step(self, actions: Array) -> StepResult:
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = self._observe(obs)
         ended = info.get("_final_obs", np.zeros(self.num_envs, dtype=np.bool_))
         last_obs = np.zeros_like(obs)
-        for i in np.flatnonzero(ended):
-            last_obs[i] = info["final_obs"][i]
+        if ended.any():
+            last_obs[ended] = self._observe(np.stack([info["final_obs"][i] for i in np.flatnonzero(ended)]))
         info = {**info, **_final_obs_info(last_obs, ended)}
-        return obs, reward.astype(np.float32), terminated, truncated, info
+        return obs, np.asarray(reward, dtype=np.float32), terminated, truncated, info
 
     def _sub_envs(self) -> list[gym.Env]:
         if not supports_state(self.env_id):
             raise EnvStateNotSupported(
-                f"{self.env_id} cannot save or restore its state (its Box2D world is not "
-                "serialisable); a resumed run must restart its episodes"
+                f"{self.env_id} cannot save or restore its state ({self.no_state_reason}); "
+                "a resumed run must restart its episodes"
             )
         return list(self.env.envs)
 

@@ -1,9 +1,10 @@
 """The allow-list of environments, their options, and the factory that builds them.
 
 Only the ids in ``ENVS`` can be built. Each family module (``classic``, ``memory_tasks``,
-``atari``) registers a fixed builder function per id with ``register_builders``; nothing
-here imports a name a user supplied. This module is light on purpose: ``rlcore.spec``
-imports it to validate job specs, so it must not load ALE or torch. Everything a user is
+``atari``, ``popgym``) registers a fixed builder function per id with ``register_builders``;
+the operator's own envs join with ``add_env`` when ``rlcore.envs.plugins`` loads them at
+start-up. Nothing here imports a name a user supplied. This module is light on purpose:
+``rlcore.spec`` imports it to validate job specs, so it must not load ALE or torch. Everything a user is
 told about an env (``EnvInfo``, Atari action meanings included) is a static table here.
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "EnvOptions",
     "EnvStateNotSupported",
     "PopgymEnv",
+    "add_env",
     "check_options",
     "get_env_state",
     "make_vec_env",
@@ -95,7 +97,9 @@ class EnvInfo:
     solved_return: float | None
     needs_memory: bool
     max_episode_steps: int | None = None
-    family: str  # "classic", "memory" or "atari": the module that builds it
+    # "classic", "memory", "atari" or "popgym": the module that builds it; "plugin": an
+    # operator's package (rlcore.envs.plugins).
+    family: str
     # Discrete: the meaning of each action, by index; multi_discrete and gaussian: of each
     # action dimension.
     action_names: tuple[str, ...]
@@ -554,8 +558,9 @@ ENVS: dict[str, EnvInfo] = {
     ]
 }
 
-# Box2D worlds hold their state in C++ objects that cannot be read out and rebuilt.
-_NO_STATE_SUPPORT = frozenset({"LunarLander-v3", "LunarLanderContinuous-v3"})
+# Box2D worlds hold their state in C++ objects that cannot be read out and rebuilt; plugin
+# envs without get_state / set_state are added by `add_env`.
+_NO_STATE_SUPPORT = {"LunarLander-v3", "LunarLanderContinuous-v3"}
 
 
 class EnvStateNotSupported(NotImplementedError):
@@ -575,6 +580,20 @@ def register_builders(family: str, builders: Mapping[str, Builder]) -> None:
         if env_id in _BUILDERS:
             raise ValueError(f"{env_id} already has a builder")
         _BUILDERS[env_id] = builder
+
+
+def add_env(info: EnvInfo, builder: Builder, *, stateful: bool) -> None:
+    """Put an env from outside the built-in families on the allow-list, with its builder.
+
+    ``stateful``: whether its envs have ``get_state`` / ``set_state``. Raises
+    ``ValueError`` for an id already allowed: nothing replaces an env.
+    """
+    if info.id in ENVS:
+        raise ValueError(f"{info.id} is already allowed (family {ENVS[info.id].family!r})")
+    ENVS[info.id] = info
+    _BUILDERS[info.id] = builder
+    if not stateful:
+        _NO_STATE_SUPPORT.add(info.id)
 
 
 def _check_env_id(env_id: str) -> EnvInfo:
