@@ -1,4 +1,4 @@
-"""Few-seed RL statistics after rliable (Agarwal et al., NeurIPS 2021), in numpy alone.
+"""Few-seed RL statistics after rliable (Agarwal et al., NeurIPS 2021), on numpy and scipy.stats.
 
 - scores: one number per run from its curve (final score, MMER, eval) and normalisation.
 - aggregates: mean, median, IQM and optimality gap over runs pooled across tasks.
@@ -19,7 +19,7 @@ from rlcore.stats.aggregates import (
     as_tasks,
     trim_mean,
 )
-from rlcore.stats.bands import Band, curve_band
+from rlcore.stats.bands import Band, curve_band, t_critical
 from rlcore.stats.bootstrap import (
     Interval,
     aggregate_interval,
@@ -30,7 +30,6 @@ from rlcore.stats.bootstrap import (
 )
 from rlcore.stats.profiles import Profile, default_taus, performance_profile
 from rlcore.stats.scores import eval_score, final_score, mmer, normalise, run_bounds
-from rlcore.stats.tdist import t_critical
 
 __all__ = [
     "AGGREGATES",

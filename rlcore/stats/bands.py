@@ -14,17 +14,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.stats
 from numpy.typing import ArrayLike
 
 from rlcore.stats.aggregates import trim_mean
-from rlcore.stats.bootstrap import (
-    CHUNK_ELEMENTS,
-    Seed,
-    check_settings,
-    generator,
-    interval_from_replicates,
-)
-from rlcore.stats.tdist import t_critical
+from rlcore.stats.bootstrap import Seed, bootstrap_bounds, check_settings, generator
 
 BandStatistic = Literal["mean", "iqm", "median"]
 BandMethod = Literal["bootstrap", "t"]
@@ -51,6 +45,15 @@ class Band:
             "upper": plain(self.upper),
             "n": self.n.tolist(),
         }
+
+
+def t_critical(df: float, confidence: float = 0.95) -> float:
+    """The t with P(|T| <= t) = `confidence` for Student's t with `df` degrees of freedom (4, 95%: 2.776)."""
+    if not df > 0:
+        raise ValueError(f"df must be positive, got {df}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return float(scipy.stats.t.ppf((1 + confidence) / 2, df))
 
 
 def _statistic(values: np.ndarray, statistic: BandStatistic, axis: int) -> np.ndarray:
@@ -101,24 +104,19 @@ def curve_band(
             half = t_critical(int(n) - 1, confidence) * block.std(axis=0, ddof=1) / np.sqrt(n)
             lower[cols], upper[cols] = center[cols] - half, center[cols] + half
         else:
-            lower[cols], upper[cols] = _bootstrap_bounds(block, statistic, confidence, reps, rng)
+            # Columns are steps, each a sample of its n runs: scipy draws the same run indices
+            # at every step of the block, which leaves each step's own bootstrap as it is.
+            lower[cols], upper[cols] = bootstrap_bounds(
+                [block.T],
+                lambda drawn: _statistic(drawn[0], statistic, axis=-1),
+                reps=reps,
+                confidence=confidence,
+                method="percentile",
+                seed=rng,
+                per_rep=block.size,
+            )
     has = k > 0
     if clip and has.any():
         lower[has] = np.maximum(lower[has], np.nanmin(runs[:, has], axis=0))
         upper[has] = np.minimum(upper[has], np.nanmax(runs[:, has], axis=0))
     return Band(center, lower, upper, k)
-
-
-def _bootstrap_bounds(
-    block: np.ndarray, statistic: BandStatistic, confidence: float, reps: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bounds for each column of an (n, steps) block, each step's runs resampled on their own."""
-    n, steps = block.shape
-    lower, upper = np.empty(steps), np.empty(steps)
-    chunk = max(1, CHUNK_ELEMENTS // (reps * n))
-    for start in range(0, steps, chunk):
-        cols = np.arange(start, min(start + chunk, steps))
-        sample = block[rng.integers(0, n, size=(reps, n, len(cols))), cols]
-        replicates = _statistic(sample, statistic, axis=1)
-        lower[cols], upper[cols] = interval_from_replicates(0.0, replicates, confidence)
-    return lower, upper

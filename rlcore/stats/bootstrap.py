@@ -1,22 +1,24 @@
-"""Stratified bootstrap confidence intervals (rliable's StratifiedBootstrap), in plain numpy.
+"""Stratified bootstrap confidence intervals (rliable's StratifiedBootstrap) by `scipy.stats.bootstrap`.
 
 Stratified over tasks: each replicate resamples, with replacement, the runs of every task
 on its own, so each task keeps its number of runs and its scale; with one task this is
-the ordinary bootstrap. Intervals are percentile intervals by default ("basic" reflects
-them about the point). Everything random comes from a numpy Generator made from `seed`,
-so the same call gives the same interval.
+the ordinary bootstrap. That is what `scipy.stats.bootstrap` does with one sample per task
+and `paired=False`. Intervals are percentile intervals by default ("basic" reflects them
+about the point). Everything random comes from a numpy Generator made from `seed`, so the
+same call gives the same interval.
 
-Degenerate cases need no special code and are documented, not hidden: when every task
-has one run, or all of a task's runs are equal, every replicate equals the point and the
-interval has zero width. That says "no spread seen", not "no uncertainty": show n beside it.
+Degenerate cases are documented, not hidden: when every task has one run, or all of a
+task's runs are equal, every replicate equals the point and the interval has zero width.
+That says "no spread seen", not "no uncertainty": show n beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
+import scipy.stats
 
 from rlcore.stats.aggregates import BatchStatistic, TaskScores, as_tasks, resolve_statistic
 
@@ -24,7 +26,7 @@ Method = Literal["percentile", "basic"]
 Seed = int | np.random.Generator | None
 
 DEFAULT_REPS = 2000
-# Elements of one batch of resampled values: bounds memory whatever the reps and runs.
+# Values one batch of resamples may touch: bounds memory whatever the reps and runs.
 CHUNK_ELEMENTS = 4_000_000
 
 
@@ -42,43 +44,73 @@ def generator(seed: Seed) -> np.random.Generator:
 
 
 def check_settings(reps: int, confidence: float, method: str) -> None:
-    """ValueError naming the bad bootstrap setting."""
-    if not isinstance(reps, int | np.integer) or reps < 1:
-        raise ValueError(f"reps must be a positive integer, got {reps!r}")
+    """ValueError naming the bad bootstrap setting (in our names, not scipy's)."""
+    # One replicate has no spread (and scipy's standard error of it warns).
+    if not isinstance(reps, int | np.integer) or reps < 2:
+        raise ValueError(f"reps must be an integer of at least 2, got {reps!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    # No BCa: it is NaN, with warnings, on the all-equal scores few-seed studies often have.
     if method not in ("percentile", "basic"):
         raise ValueError(f"method must be 'percentile' or 'basic', got {method!r}")
 
 
-def interval_from_replicates(
-    point: float | np.ndarray, replicates: np.ndarray, confidence: float, method: Method = "percentile"
+def bootstrap_bounds(
+    samples: Sequence[np.ndarray],
+    statistic: Callable[[list[np.ndarray]], np.ndarray],
+    *,
+    reps: int,
+    confidence: float,
+    method: Method,
+    seed: Seed,
+    per_rep: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds from bootstrap replicates along axis 0 (one bound per remaining element)."""
-    tail = (1 - confidence) / 2 * 100
-    q_low, q_high = np.percentile(replicates, [tail, 100 - tail], axis=0)
-    if method == "basic":
-        return 2 * np.asarray(point) - q_high, 2 * np.asarray(point) - q_low
-    return q_low, q_high
+    """Bounds of `statistic` by `scipy.stats.bootstrap`, each sample resampled on its own.
+
+    `statistic` maps the samples, each (..., n_i) and resampled along the last axis, to an
+    array whose last axes are their leading ones, after any of its own: (k, ...) gives k
+    statistics on the same replicates. `per_rep`: values one replicate touches, to size
+    scipy's batches. A sample of one value (1-D) is the same in every resample; scipy refuses
+    to resample it, so it is held fixed instead.
+    """
+    check_settings(reps, confidence, method)
+    samples = list(samples)
+    varied = [i for i, s in enumerate(samples) if s.shape[-1] > 1]
+    if not varied:
+        point = np.asarray(statistic(samples), dtype=np.float64)
+        return point, point
+
+    def on_resamples(*drawn: np.ndarray, axis: int = -1) -> np.ndarray:
+        # scipy passes axis=-1, the axis the statistics reduce.
+        lead = drawn[0].shape[:-1]
+        by_index = dict(zip(varied, drawn, strict=True))
+        full = [
+            by_index[i] if i in by_index else np.broadcast_to(s, lead + s.shape)
+            for i, s in enumerate(samples)
+        ]
+        return statistic(full)
+
+    result = scipy.stats.bootstrap(
+        [samples[i] for i in varied],
+        on_resamples,
+        n_resamples=reps,
+        batch=max(1, CHUNK_ELEMENTS // max(per_rep, 1)),
+        vectorized=True,
+        paired=False,
+        axis=-1,
+        confidence_level=confidence,
+        method=method,
+        rng=generator(seed),
+    )
+    return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
 
 
 def stratified_resample(tasks: Sequence[np.ndarray], reps: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """`reps` resamples of every task's runs, each task on its own: arrays of shape (reps, n_task)."""
-    return [t[rng.integers(0, len(t), size=(reps, len(t)))] for t in tasks]
+    """`reps` resamples of every task's runs, each task on its own: arrays of shape (reps, n_task).
 
-
-def stratified_counts(sizes: Sequence[int], reps: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """How often each run is drawn in each replicate, per task: (reps, n_task) counts summing to n_task.
-
-    The same resampling as `stratified_resample`, for statistics that are linear in the draws
-    (fractions above a threshold, pairwise comparisons), which then cost a matrix product.
+    The draws `scipy.stats.bootstrap` makes for the intervals, for looking at them.
     """
-    return [rng.multinomial(n, np.full(n, 1.0 / n), size=reps) for n in sizes]
-
-
-def _batches(reps: int, per_rep: int) -> list[int]:
-    size = max(1, CHUNK_ELEMENTS // max(per_rep, 1))
-    return [min(size, reps - start) for start in range(0, reps, size)]
+    return [t[rng.integers(0, len(t), size=(reps, len(t)))] for t in tasks]
 
 
 def aggregate_intervals(
@@ -94,7 +126,6 @@ def aggregate_intervals(
 
     `statistics`: names from AGGREGATES, or a mapping of name to batch statistic.
     """
-    check_settings(reps, confidence, method)
     tasks = as_tasks(scores)
     named = (
         dict(statistics)
@@ -103,19 +134,19 @@ def aggregate_intervals(
     )
     if not named:
         raise ValueError("statistics: none asked for")
-    rng = generator(seed)
+
+    def stacked(resampled: list[np.ndarray]) -> np.ndarray:
+        return np.stack([np.asarray(fn(resampled), dtype=np.float64) for fn in named.values()])
+
     runs = sum(len(t) for t in tasks)
-    replicates: dict[str, list[np.ndarray]] = {name: [] for name in named}
-    for batch in _batches(reps, runs):
-        resampled = stratified_resample(tasks, batch, rng)
-        for name, fn in named.items():
-            replicates[name].append(np.asarray(fn(resampled), dtype=np.float64))
-    result = {}
-    for name, fn in named.items():
-        point = float(fn(tasks))
-        low, high = interval_from_replicates(point, np.concatenate(replicates[name]), confidence, method)
-        result[name] = Interval(point, float(low), float(high))
-    return result
+    lows, highs = bootstrap_bounds(
+        tasks, stacked, reps=reps, confidence=confidence, method=method, seed=seed, per_rep=runs * len(named)
+    )
+    points = stacked(tasks)
+    return {
+        name: Interval(float(p), float(lo), float(hi))
+        for name, p, lo, hi in zip(named, points, lows, highs, strict=True)
+    }
 
 
 def aggregate_interval(
@@ -134,12 +165,6 @@ def aggregate_interval(
     ]
 
 
-def _wins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(n, m): 1 where x_i > y_j, 1/2 where equal, 0 below."""
-    diff = x[:, None] - y[None, :]
-    return (diff > 0) + 0.5 * (diff == 0)
-
-
 def _pair_tasks(x: TaskScores, y: TaskScores) -> tuple[list[np.ndarray], list[np.ndarray]]:
     xs, ys = as_tasks(x, "x"), as_tasks(y, "y")
     if isinstance(x, Mapping) and isinstance(y, Mapping):
@@ -151,13 +176,22 @@ def _pair_tasks(x: TaskScores, y: TaskScores) -> tuple[list[np.ndarray], list[np
     return xs, ys
 
 
-def probability_of_improvement(x: TaskScores, y: TaskScores) -> float:
-    """P(X > Y): per task, the chance a random run of x beats one of y (ties count 1/2), averaged over tasks.
+def _win_rate(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> np.ndarray:
+    """Per task, P(x > y) over all pairs of runs (last axes; ties 1/2), averaged over tasks.
 
-    Per task this is the Mann-Whitney U statistic of x over y divided by n*m, as in rliable.
+    Per task that is the Mann-Whitney U over n m, counted directly: `scipy.stats.mannwhitneyu`
+    would also work out a p-value for every resample.
     """
-    xs, ys = _pair_tasks(x, y)
-    return float(np.mean([_wins(a, b).mean() for a, b in zip(xs, ys, strict=True)]))
+    per_task = []
+    for a, b in zip(xs, ys, strict=True):
+        diff = a[..., :, None] - b[..., None, :]
+        per_task.append(((diff > 0) + 0.5 * (diff == 0)).mean(axis=(-2, -1)))
+    return np.mean(per_task, axis=0)
+
+
+def probability_of_improvement(x: TaskScores, y: TaskScores) -> float:
+    """P(X > Y): the chance a random run of x beats one of y (ties 1/2), per task then averaged (rliable)."""
+    return float(_win_rate(*_pair_tasks(x, y)))
 
 
 def probability_of_improvement_interval(
@@ -170,17 +204,15 @@ def probability_of_improvement_interval(
     seed: Seed = 0,
 ) -> Interval:
     """P(X > Y) with a bootstrap interval: x's and y's runs resampled independently, each within its tasks."""
-    check_settings(reps, confidence, method)
     xs, ys = _pair_tasks(x, y)
-    rng = generator(seed)
-    count_x = stratified_counts([len(a) for a in xs], reps, rng)
-    count_y = stratified_counts([len(b) for b in ys], reps, rng)
-    per_task = [
-        # A replicate's U/(n m) is its draw counts weighting the fixed pairwise win matrix.
-        ((cx @ _wins(a, b)) * cy).sum(axis=1) / (len(a) * len(b))
-        for a, b, cx, cy in zip(xs, ys, count_x, count_y, strict=True)
-    ]
-    replicates = np.mean(per_task, axis=0)
-    point = probability_of_improvement(xs, ys)
-    low, high = interval_from_replicates(point, replicates, confidence, method)
-    return Interval(point, float(low), float(high))
+    k = len(xs)
+    low, high = bootstrap_bounds(
+        xs + ys,  # every task of either side is a sample of its own
+        lambda drawn: _win_rate(drawn[:k], drawn[k:]),
+        reps=reps,
+        confidence=confidence,
+        method=method,
+        seed=seed,
+        per_rep=sum(len(a) * len(b) for a, b in zip(xs, ys, strict=True)),
+    )
+    return Interval(float(_win_rate(xs, ys)), float(low), float(high))

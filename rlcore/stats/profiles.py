@@ -8,15 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from rlcore.stats.aggregates import TaskScores, as_tasks
-from rlcore.stats.bootstrap import (
-    DEFAULT_REPS,
-    Method,
-    Seed,
-    check_settings,
-    generator,
-    interval_from_replicates,
-    stratified_counts,
-)
+from rlcore.stats.bootstrap import DEFAULT_REPS, Method, Seed, bootstrap_bounds
 
 
 @dataclass(frozen=True)
@@ -54,16 +46,24 @@ def performance_profile(
     Averaging per task, as rliable does, weighs tasks equally whatever their number of runs.
     `taus` default: `default_taus(scores)`.
     """
-    check_settings(reps, confidence, method)
     tasks = as_tasks(scores)
     grid = default_taus(tasks) if taus is None else np.asarray(taus, dtype=np.float64)
     if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
         raise ValueError("taus must be a non-empty 1-D sequence of finite thresholds")
-    above = [(t[:, None] > grid[None, :]).astype(np.float64) for t in tasks]  # (n_task, taus)
-    fractions = np.mean([a.mean(axis=0) for a in above], axis=0)
-    counts = stratified_counts([len(t) for t in tasks], reps, generator(seed))
-    # A replicate's fraction above tau: its draw counts times the runs' above-tau indicators.
-    replicates = np.mean([(c @ a) / len(a) for c, a in zip(counts, above, strict=True)], axis=0)
-    lower, upper = interval_from_replicates(fractions, replicates, confidence, method)
+
+    def fractions_above(runs: list[np.ndarray]) -> np.ndarray:
+        # Each task (..., n) -> (..., taus); the taus axis goes first, as the bootstrap wants.
+        per_task = [(t[..., None] > grid).mean(axis=-2) for t in runs]
+        return np.moveaxis(np.mean(per_task, axis=0), -1, 0)
+
+    lower, upper = bootstrap_bounds(
+        tasks,
+        fractions_above,
+        reps=reps,
+        confidence=confidence,
+        method=method,
+        seed=seed,
+        per_rep=sum(len(t) for t in tasks) * grid.size,
+    )
     # "basic" intervals can step outside [0, 1]; a fraction cannot.
-    return Profile(grid, fractions, np.clip(lower, 0, 1), np.clip(upper, 0, 1))
+    return Profile(grid, fractions_above(tasks), np.clip(lower, 0, 1), np.clip(upper, 0, 1))

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from rlcore import stats
 
@@ -119,14 +120,39 @@ def test_scores_that_are_not_clear_are_refused() -> None:
 SAMPLE = [3.1, 0.4, 2.2, 5.0, 1.7, 4.4, 2.9, 0.8]
 
 
-def test_bootstrap_matches_scipy_on_one_task() -> None:
+def test_bootstrap_on_one_task_keeps_its_known_answer() -> None:
     # scipy.stats.bootstrap((SAMPLE,), statistic, n_resamples=2000, method="percentile", rng=0)
-    # with scipy 1.17.1 draws the same resamples, so gives these bounds.
+    # with scipy 1.17.1 gave these bounds; so did the numpy bootstrap this replaced.
     got = stats.aggregate_intervals(SAMPLE, ("mean", "iqm"), reps=2000, seed=0)
     assert got["mean"].point == pytest.approx(2.5625)
     assert (got["mean"].low, got["mean"].high) == pytest.approx((1.5625, 3.5878125), rel=1e-12)
     assert got["iqm"].point == pytest.approx(2.475)
     assert (got["iqm"].low, got["iqm"].high) == pytest.approx((1.225, 3.9), rel=1e-12)
+
+
+def test_stratified_intervals_by_hand() -> None:
+    # Mean of task means with [0, 1] and a task that cannot vary: the first task's resample
+    # means are 0, 1/2, 1 with chances 1/4, 1/2, 1/4, so the 95% bounds are (0 + 10) / 2 and
+    # (1 + 10) / 2. A one-run task (which scipy will not resample) is held fixed the same way.
+    for fixed in ([10.0, 10.0], [10.0]):
+        assert stats.aggregate_interval([[0.0, 1.0], fixed], "mean", reps=2000) == (5.25, 5.0, 5.5)
+    # Pooled median of {0 or 1, 0 or 1, 10}: 0 with chance 1/4, else 1.
+    assert stats.aggregate_interval([[0.0, 1.0], [10.0]], "median", reps=2000) == (1.0, 0.0, 1.0)
+    # P(X > Y) of x = [0, 2] against a fixed 1: a resample of x wins 0, 1/2 or 1 of its pairs.
+    assert stats.probability_of_improvement_interval([0.0, 2.0], [1.0], reps=2000) == (0.5, 0.0, 1.0)
+
+
+def test_stratified_interval_is_scipys_bootstrap_of_one_sample_per_task() -> None:
+    a, b = np.array([3.0, 1.0, 4.0, 1.0, 5.0]), np.array([90.0, 20.0, 60.0])
+    ours = stats.aggregate_interval([a, b], "mean", reps=1000, seed=5)
+    theirs = scipy.stats.bootstrap(
+        (a, b),
+        lambda x, y, axis: (x.mean(axis=axis) + y.mean(axis=axis)) / 2,
+        n_resamples=1000,
+        method="percentile",
+        rng=np.random.default_rng(5),
+    ).confidence_interval
+    assert (ours.low, ours.high) == pytest.approx((theirs.low, theirs.high), rel=1e-12)
 
 
 def test_bootstrap_interval_contains_the_point_and_shrinks_with_more_runs() -> None:
@@ -169,6 +195,8 @@ def test_stratified_bootstrap_resamples_within_each_task() -> None:
 def test_bootstrap_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="reps"):
         stats.aggregate_interval([1.0, 2.0], reps=0)
+    with pytest.raises(ValueError, match="reps"):
+        stats.aggregate_interval([1.0, 2.0], reps=1)  # one replicate has no spread
     with pytest.raises(ValueError, match="confidence"):
         stats.aggregate_interval([1.0, 2.0], confidence=95)
     with pytest.raises(ValueError, match="method"):
@@ -311,7 +339,7 @@ def test_band_is_reproducible_and_checks_its_input() -> None:
 
 
 def test_t_critical_values() -> None:
-    # Two-sided 95% values from the t table (and frontend/src/stats.ts).
+    # Two-sided 95% values from the t table (and frontend/src/stats.ts): scipy's t.ppf.
     for df, value in [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)]:
         assert stats.t_critical(df) == pytest.approx(value, abs=5e-4)
     assert stats.t_critical(2, 0.99) == pytest.approx(9.925, abs=5e-4)
