@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import os
 import tempfile
@@ -80,6 +79,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import RESULTS, print_table, write_json
 from matmul_floor import host, host_line
 from train_speed import Goal
 
@@ -87,7 +87,6 @@ from rlcore.memory import LIMIT_ENV
 from rlcore.spec import TrainSpec
 from rlcore.trainer import train
 
-RESULTS = Path(__file__).parent / "results"
 RLCORE_ENV = "ALE/Pong-v5"
 SB3_ENV = "PongNoFrameskip-v4"
 SB3_ENV_FALLBACK = "ALE/Pong-v5"  # with frameskip=1, where the v4 ids are missing
@@ -533,7 +532,7 @@ def _verdict(goal: Goal) -> str:
     return "met" if goal.met else "NOT met"
 
 
-def print_table(rows: list[Row]) -> None:
+def print_rows(rows: list[Row]) -> None:
     head = [
         "row",
         "library",
@@ -548,7 +547,7 @@ def print_table(rows: list[Row]) -> None:
         "x sb3 PPO CnnPolicy",
         "targets",
     ]
-    lines = [head]
+    lines = []
     for r in rows:
         if not r.sps:
             continue
@@ -568,11 +567,7 @@ def print_table(rows: list[Row]) -> None:
                 "; ".join(f"{g.text}: {_verdict(g)}" for g in r.goals) or "-",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for i, line in enumerate(lines):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print_table(head, lines)
 
 
 # -- main ----------------------------------------------------------------------------
@@ -688,8 +683,7 @@ def main() -> None:
             },
             "rows": [asdict(r) for r in rows],
         }
-        results.parent.mkdir(parents=True, exist_ok=True)
-        results.write_text(json.dumps(report, indent=2))
+        write_json(results, report)
 
     for row, run in planned:
         print(f"{row.id} ...", end=" ", flush=True)
@@ -707,7 +701,7 @@ def main() -> None:
 
     print()
     print("\n".join(notes))
-    print_table(rows)
+    print_rows(rows)
     print(f"\nwrote {results}")
 
 

@@ -46,6 +46,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import ListSink  # noqa: E402
+
 from app.settings import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "service_speed.json"
@@ -424,19 +426,6 @@ def bench_load(stack: Stack, cfg: Config) -> list[Row]:
 
 
 # -- the sink's cost -------------------------------------------------------------------
-
-
-class ListSink:
-    """Keeps points in memory (about a microsecond each): the no-sink baseline's clock reader."""
-
-    def __init__(self) -> None:
-        self.points: list[tuple[int, dict[str, float]]] = []
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        self.points.append((step, metrics))
-
-    def flush(self) -> None:
-        pass
 
 
 def direct_sps(total_steps: int) -> float:

@@ -33,7 +33,6 @@ bench/results/train_speed.json (--quick: train_speed_quick.json), per seed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import tempfile
@@ -45,13 +44,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import RESULTS, fmt_seconds, print_table, write_json
 from matmul_floor import Floor, Matmul, host, host_line, ppo_floor
 
 from rlcore.envs import make_vec_env
 from rlcore.spec import TrainSpec
 from rlcore.trainer import train
 
-RESULTS = Path(__file__).parent / "results"
 TARGET = {"CartPole-v0": 195.0, "CartPole-v1": 475.0, "CartPoleMasked-v1": 475.0}
 SHORT_ENV = {"CartPole-v0": "CartPole-v0", "CartPole-v1": "CartPole-v1", "CartPoleMasked-v1": "masked"}
 
@@ -441,17 +440,13 @@ def _to_target_cell(r: Row) -> str:
     """`median (min-max), k/n reached`: min-max over the seeds that reached the target."""
     n = len(r.runs)
     if r.reached == 0:
-        return f"not in {_s(statistics.median(run.wall_s for run in r.runs))} s, 0/{n} reached"
+        return f"not in {fmt_seconds(statistics.median(run.wall_s for run in r.runs))} s, 0/{n} reached"
     hits = [run.seconds_to_target for run in r.runs if run.seconds_to_target is not None]
     median = "not reached" if r.seconds_to_target is None else f"{r.seconds_to_target:.1f}"
     return f"{median} ({min(hits):.1f}-{max(hits):.1f}), {r.reached}/{n} reached"
 
 
-def _s(seconds: float) -> str:
-    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
-
-
-def print_table(rows: list[Row]) -> None:
+def print_rows(rows: list[Row]) -> None:
     head = [
         "setting",
         "library",
@@ -466,7 +461,7 @@ def print_table(rows: list[Row]) -> None:
         "final (last 100)",
         "targets",
     ]
-    lines = [head]
+    lines = []
     for r in rows:
         if not r.runs:
             continue
@@ -487,11 +482,7 @@ def print_table(rows: list[Row]) -> None:
                 "; ".join(f"{g.text}: {_verdict(g)}" for g in r.goals) or "-",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for i, line in enumerate(lines):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print_table(head, lines)
 
 
 def print_floors(floors: dict[tuple[str, str], Floor]) -> None:
@@ -562,8 +553,7 @@ def main() -> None:
             },
             "rows": [asdict(r) for r in rows],
         }
-        results.parent.mkdir(parents=True, exist_ok=True)
-        results.write_text(json.dumps(report, indent=2))
+        write_json(results, report)
 
     # Seed by seed across rows, so that every row (and each rlcore/RecurrentPPO pair) sees
     # the machine's load at about the same times, and partial results cover every row.
@@ -586,7 +576,7 @@ def main() -> None:
     print()
     print(host_line(info))
     print_floors(floors)
-    print_table(rows)
+    print_rows(rows)
     print(f"\nwrote {results}")
 
 
