@@ -1,4 +1,4 @@
-"""The `rlserve` command: rlcore's `train`/`eval` plus `up`, `worker`, `submit` and `token ...`."""
+"""The `rlserve` command: rlcore's `train`/`eval` plus `up`, `worker`, `submit`, `study` and `token ...`."""
 
 from __future__ import annotations
 
@@ -384,3 +384,117 @@ def _follow(client: Any, job: dict[str, Any]) -> dict[str, Any]:
             if ret is not None:
                 progress.update(task, ret=format_return(ret))
     return job
+
+
+STUDY_CELLS_SHOWN = 20  # cells `rlserve study` lists after submitting
+
+
+def _read_study_file(path: Path) -> dict[str, Any]:
+    """The body of POST /api/studies from a YAML or JSON file; exits 1 with one line if it cannot."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as error:
+        typer.echo(f"error: cannot read {path}: {error.strerror or error}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        typer.echo(
+            f"error: {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}{line}: {problem}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    if not isinstance(data, dict):
+        typer.echo(f"error: {path}: expected a mapping with spec, axes and seeds (see examples/)", err=True)
+        raise typer.Exit(1)
+    return data
+
+
+def _interval(value: dict[str, float] | None) -> str:
+    return "-" if value is None else f"{value['point']:.1f} [{value['low']:.1f}, {value['high']:.1f}]"
+
+
+def _print_study(study: dict[str, Any]) -> None:
+    """The cells as a table: values, progress, final score and MMER (IQM, 95% CI); * marks each env's best."""
+    header = ("CELL", "VALUES", "DONE", "FINAL IQM [95% CI]", "MMER IQM [95% CI]", "N")
+    rows = [
+        (
+            f"{cell['index']}{'*' if cell['is_best'] else ''}",
+            cell["label"],
+            f"{cell['progress']['percent']:.0f}%",
+            _interval(cell["scores"]["final"]["iqm"]),
+            _interval(cell["scores"]["mmer"]["iqm"]),
+            str(cell["scores"][study["metric"]]["n"]) + ("~" if cell["partial"] else ""),
+        )
+        for cell in study["cells"]
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    progress = study["progress"]
+    typer.echo(
+        f"{study['status']}: {progress['percent']:.0f}% of {progress['total_steps']:,} steps; "
+        + ", ".join(f"{n} {s}" for s, n in progress["jobs"].items() if n)
+    )
+    for best in study["best"]:
+        typer.echo(f"best on {best['env_id']} ({study['metric']}): cell {best['cell']} {best['label']}")
+    if any(cell["partial"] for cell in study["cells"]):
+        typer.echo("~ some runs are unfinished: their scores are of their points so far")
+
+
+@main.command("study")
+def study_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE|status",
+            help="A study as YAML or JSON (the body of POST /api/studies), or `status`.",
+        ),
+    ],
+    study_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="With `status`: the study's id.")
+    ] = None,
+    url: Annotated[str, typer.Option(envvar="RLSERVE_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="RLSERVE_TOKEN")] = None,
+    metric: Annotated[str, typer.Option(help="status: final, mmer or eval picks the best cells.")] = "final",
+) -> None:
+    """Submit a study (spec, axes, seeds, grid or random search) from FILE, or `rlserve study status ID`."""
+    import httpx
+
+    if target == "status" and not study_id:
+        raise typer.BadParameter("`status` needs the study's id", param_hint="ID")
+    if target != "status" and study_id is not None:
+        raise typer.BadParameter(f"unexpected {study_id!r}: give one study file", param_hint="ID")
+    body = None if target == "status" else _read_study_file(Path(target))
+    base = url.rstrip("/")
+    try:
+        with _client(url, token) as client:
+            if body is None:
+                response = client.get(f"/api/studies/{study_id}", params={"metric": metric})
+            else:
+                response = client.post("/api/studies", json=body)
+    except httpx.HTTPError as error:
+        typer.echo(f"error: cannot reach rlserve at {base}: {error}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code not in (200, 201):
+        _fail(response)
+    study = response.json()
+    if body is None:
+        _print_study(study)
+        return
+    typer.echo(
+        f"study {study['id']}: {study['cells_count']} cells x {len(study['seeds'])} seeds = "
+        f"{study['jobs_count']} jobs queued"
+        + (f" (random search, study_seed {study['study_seed']})" if study["search"] == "random" else "")
+    )
+    for cell in study["cells"][:STUDY_CELLS_SHOWN]:
+        typer.echo(f"  cell {cell['index']}: {cell['label']}")
+    if study["cells_count"] > STUDY_CELLS_SHOWN:
+        typer.echo(f"  ... and {study['cells_count'] - STUDY_CELLS_SHOWN} more")
+    typer.echo(f"dashboard: {base}/#/studies/{study['id']}")
+    typer.echo(f"api:       {base}/api/studies/{study['id']}  (rlserve study status {study['id']})")

@@ -6,18 +6,23 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.models import FINISHED, Job, JobEvent, JobStatus, utcnow
+from app.run_scores import store_scores
 
 CHANGES_CHANNEL = "rlserve_jobs"  # PostgreSQL NOTIFY channel the API's hubs listen on (app/hub.py)
 
 
 def record_status(session: Session, job: Job, status: JobStatus, message: str | None = None) -> None:
-    """Set a job's status and append the transition, with its time, to the job's history."""
+    """Set a job's status and append the transition, with its time, to the job's history.
+
+    A job that finishes gets its scores (final, MMER, eval) from its stored points.
+    """
     now = utcnow()
     job.status = status
     if status == JobStatus.running and job.started_at is None:
         job.started_at = now
     if status in FINISHED:
         job.finished_at = now
+        store_scores(session, job)
     session.add(JobEvent(job_id=job.id, status=status, at=now, message=message))
     announce(session, job.id, job.user_id)
 

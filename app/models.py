@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models: users and tokens, groups, jobs, status events, metric points, artifacts."""
+"""SQLAlchemy 2.0 models: users and tokens, groups, studies, jobs, status events, metric points, artifacts."""
 
 from __future__ import annotations
 
@@ -97,6 +97,46 @@ class Group(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Study(Base):
+    """A sweep: one base spec over axes of any spec fields (a grid or random cells), times seeds."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    # The base spec as the user wrote it (not filled with defaults: a cell's algo or env
+    # picks its own defaults), and the axes as given: [{"field", "values" | "range"}].
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    seeds: Mapped[list[int]] = mapped_column(JSON)
+    search: Mapped[str] = mapped_column(String(16))  # grid | random
+    samples: Mapped[int | None] = mapped_column(Integer, default=None)
+    study_seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cells: Mapped[list[StudyCell]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="StudyCell.number"
+    )
+
+    @property
+    def fields(self) -> list[str]:
+        """The axes' field names, in the study's order."""
+        return [axis["field"] for axis in self.axes]
+
+
+class StudyCell(Base):
+    """One point of a study's axes (`values`: field -> value); one job per seed."""
+
+    __tablename__ = "study_cells"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_study_cells_study_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 0, 1, ... in the study's order
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
@@ -109,6 +149,12 @@ class Job(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("groups.id", ondelete="SET NULL"), index=True, default=None
+    )
+    study_id: Mapped[str | None] = mapped_column(
+        ForeignKey("studies.id", ondelete="SET NULL"), index=True, default=None
+    )
+    cell_id: Mapped[int | None] = mapped_column(
+        ForeignKey("study_cells.id", ondelete="SET NULL"), index=True, default=None
     )
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     priority: Mapped[int] = mapped_column(Integer, default=0)
@@ -137,6 +183,10 @@ class Job(Base):
     mean_return: Mapped[float | None] = mapped_column(Float, default=None)
     best_return: Mapped[float | None] = mapped_column(Float, default=None)
     train_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    # Scores of the whole run (app/run_scores.py), stored when the job finishes.
+    final_score: Mapped[float | None] = mapped_column(Float, default=None)
+    mmer: Mapped[float | None] = mapped_column(Float, default=None)
+    eval_score: Mapped[float | None] = mapped_column(Float, default=None)
 
     tags: Mapped[list[JobTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="JobTag.tag"

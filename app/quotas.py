@@ -86,6 +86,26 @@ def check_group_size(settings: Settings, seeds: int, models: int) -> None:
         )
 
 
+def check_study_size(settings: Settings, cells: int, seeds: int, loc: tuple[str | int, ...]) -> None:
+    """422 at `loc` when cells x seeds is more jobs than a study may hold, or than the user may queue.
+
+    A study queues all its jobs at once, so one larger than the active-jobs quota could
+    never be accepted: it is refused as too large (422), not as "retry later" (429).
+    """
+    jobs = cells * seeds
+    limits = [
+        (settings.max_study_size, "a study holds at most {} (RLSERVE_MAX_STUDY_SIZE)"),
+        (
+            settings.max_active_jobs,
+            "you may have at most {} queued or running at once (RLSERVE_MAX_ACTIVE_JOBS)",
+        ),
+    ]
+    for limit, what in limits:
+        if jobs > limit:
+            message = f"{cells} cells x {seeds} seeds = {jobs} jobs; {what.format(limit)}"
+            raise RequestValidationError([_error(loc, message, cells)])
+
+
 def reserve_active_jobs(session: Session, settings: Settings, user_id: int, count: int) -> None:
     """429 unless the user may queue `count` more jobs; holds the user's row until the commit.
 

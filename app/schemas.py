@@ -158,6 +158,7 @@ class Job(BaseModel):
     tags: list[str]
     priority: int
     group_id: str | None
+    study_id: str | None
     status: JobStatusName
     spec: dict[str, Any] = Field(description="The full TrainSpec with every default filled in.")
     queue: str
@@ -180,6 +181,18 @@ class Job(BaseModel):
     points_written: int
     mean_return: float | None = Field(description="Mean return of the last 100 episodes at the end.")
     best_return: float | None
+    final_score: float | None = Field(
+        description="Mean episodic return over the last 10% of training (by env steps), weighted by episodes."
+    )
+    mmer: float | None = Field(
+        description="Maximum mean episodic return (POPGym's MMER): the best mean return over consecutive "
+        "metric points holding at least 10 episodes."
+    )
+    eval_score: float | None = Field(description="The last evaluation's mean return, when evaluations ran.")
+    scores_partial: bool = Field(
+        description="The job is unfinished: GET /api/jobs/{id} gives its scores from the points so far; "
+        "lists and streams give null until it finishes."
+    )
     has_policy: bool = Field(description="True when GET /api/jobs/{id}/policy will answer 200.")
     artifacts: list[ArtifactOut]
 
@@ -193,6 +206,39 @@ class JobList(BaseModel):
     offset: int
 
 
+class Interval(BaseModel):
+    """A point estimate and its 95% stratified-bootstrap confidence interval."""
+
+    point: float
+    low: float
+    high: float
+
+
+class Aggregate(BaseModel):
+    """One score over the runs that have it: their number, mean and IQM (each with its interval)."""
+
+    n: int = Field(description="Runs with this score (unfinished runs count with their points so far).")
+    mean: Interval | None = Field(description="Null when no run has the score.")
+    iqm: Interval | None = Field(description="Interquartile mean (the plain mean below 4 runs).")
+
+
+class ScoreAggregates(BaseModel):
+    """The runs' final scores, MMERs and eval scores, aggregated."""
+
+    final: Aggregate
+    mmer: Aggregate
+    eval: Aggregate
+
+
+class GroupModelScores(BaseModel):
+    """One model variant of a group, over its seeds."""
+
+    model: str
+    jobs: int
+    partial: bool = Field(description="Some job is unfinished: its scores are of its points so far.")
+    scores: ScoreAggregates
+
+
 class Group(BaseModel):
     id: str
     name: str | None
@@ -201,6 +247,9 @@ class Group(BaseModel):
     models: list[str]
     created_at: UtcDatetime
     jobs: list[Job]
+    scores: list[GroupModelScores] = Field(
+        description="Per model variant: final score and MMER over its seeds."
+    )
 
 
 class GroupList(BaseModel):

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException, status
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from app import schemas
 from app.auth import CurrentUser
-from app.job_states import record_status
-from app.models import Group, Job, JobStatus, JobTag
+from app.job_states import announce, record_status
+from app.models import Group, Job, JobStatus, JobTag, MetricPoint
 from app.queue import enqueue, queue_for_device
 from app.quotas import reserve_active_jobs
+from app.run_scores import RunScores, stored_scores
 from app.settings import Settings
+from app.study_stats import score_aggregates
 from rlcore.spec import TrainSpec
 
 
@@ -41,11 +46,15 @@ def new_job(
     tags: list[str],
     priority: int,
     group_id: str | None = None,
+    study_id: str | None = None,
+    cell_id: int | None = None,
 ) -> Job:
     """A queued job row (not yet added to a session)."""
     job = Job(
         user_id=user.id,
         group_id=group_id,
+        study_id=study_id,
+        cell_id=cell_id,
         name=name,
         priority=priority,
         spec=spec.model_dump(mode="json"),
@@ -81,8 +90,46 @@ def add_and_enqueue(
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, job.error) from None
 
 
-def job_out(job: Job) -> schemas.Job:
-    """The API's view of a job row."""
+def request_cancel(session: Session, job: Job) -> bool:
+    """Cancel a queued job at once, or ask a running one to stop (not committed).
+
+    False when the job already succeeded or failed; a cancelled job stays as it is.
+    """
+    if job.status == JobStatus.queued:
+        # Conditional, so a worker claiming the job at this instant cannot be overruled silently.
+        done = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.queued)
+            .values(status=JobStatus.cancelled, cancel_requested=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.refresh(job)
+        if done == 1:
+            record_status(session, job, JobStatus.cancelled, "cancelled before it started")
+            return True
+    if job.status == JobStatus.running:
+        job.cancel_requested = True
+        announce(session, job.id, job.user_id)
+        return True
+    return job.status == JobStatus.cancelled
+
+
+def delete_jobs(session: Session, settings: Settings, jobs: Sequence[Job], also: Sequence[Any] = ()) -> None:
+    """Delete finished jobs with their metric points and files, and the rows in `also`; commits."""
+    ids = [job.id for job in jobs]
+    if ids:
+        session.execute(delete(MetricPoint).where(MetricPoint.job_id.in_(ids)))
+    for row in (*jobs, *also):
+        session.delete(row)
+        session.flush()  # the jobs go before what they refer to (a study's cells)
+    session.commit()
+    for job_id in ids:
+        shutil.rmtree(settings.job_dir(job_id), ignore_errors=True)
+
+
+def job_out(job: Job, scores: RunScores | None = None) -> schemas.Job:
+    """The API's view of a job row; `scores` default: those stored on it (none while it runs)."""
+    scores = scores or stored_scores(job)
     total = job.total_steps
     step = job.last_step or 0
     latest = job.latest_metrics or None
@@ -96,6 +143,7 @@ def job_out(job: Job) -> schemas.Job:
         tags=job.tag_names,
         priority=job.priority,
         group_id=job.group_id,
+        study_id=job.study_id,
         status=job.status,  # type: ignore[arg-type]
         spec=job.spec,
         queue=job.queue,
@@ -118,6 +166,10 @@ def job_out(job: Job) -> schemas.Job:
         points_written=job.points_written,
         mean_return=job.mean_return,
         best_return=job.best_return,
+        final_score=scores.final,
+        mmer=scores.mmer,
+        eval_score=scores.eval,
+        scores_partial=scores.partial,
         has_policy="policy" in kinds,
         artifacts=[
             schemas.ArtifactOut(kind=a.kind, step=a.step, size_bytes=a.size_bytes, created_at=a.created_at)  # type: ignore[arg-type]
@@ -126,7 +178,11 @@ def job_out(job: Job) -> schemas.Job:
     )
 
 
-def group_out(group: Group, jobs: list[Job]) -> schemas.Group:
+def group_out(group: Group, jobs: list[Job], scores: dict[str, RunScores]) -> schemas.Group:
+    """A group with its jobs (`scores` by job id) and per model variant the scores over its seeds."""
+    per_model = [
+        (model, [scores[j.id] for j in jobs if j.spec.get("model") == model]) for model in group.models
+    ]
     return schemas.Group(
         id=group.id,
         name=group.name,
@@ -134,5 +190,14 @@ def group_out(group: Group, jobs: list[Job]) -> schemas.Group:
         seeds=group.seeds,
         models=group.models,
         created_at=group.created_at,
-        jobs=[job_out(j) for j in jobs],
+        jobs=[job_out(j, scores[j.id]) for j in jobs],
+        scores=[
+            schemas.GroupModelScores(
+                model=model,
+                jobs=len(runs),
+                partial=any(r.partial for r in runs),
+                scores=score_aggregates(runs),
+            )
+            for model, runs in per_model
+        ],
     )

@@ -52,6 +52,8 @@ class Settings:
 
     - `max_active_jobs`: `RLSERVE_MAX_ACTIVE_JOBS`, queued + running jobs (20).
     - `max_group_size`: `RLSERVE_MAX_GROUP_SIZE`, jobs one `POST /api/groups` makes (20).
+    - `max_study_size`: `RLSERVE_MAX_STUDY_SIZE`, jobs one `POST /api/studies` makes (1000); a
+      study must also fit within `max_active_jobs`, since all its jobs are queued at once.
     - `max_total_steps`: `RLSERVE_MAX_TOTAL_STEPS`, a job's `total_steps` (20,000,000).
     - `max_points_per_job`: `RLSERVE_MAX_POINTS_PER_JOB`, metric points stored per job
       (100,000); a longer job's points are written at a cadence that keeps it under.
@@ -75,6 +77,7 @@ class Settings:
     metrics_addr: str = "127.0.0.1"
     max_active_jobs: int = 20
     max_group_size: int = 20
+    max_study_size: int = 1000
     max_total_steps: int = 20_000_000
     max_points_per_job: int = 100_000
     max_streams_per_user: int = 10
@@ -116,6 +119,7 @@ class Settings:
             "max_body_bytes": int(env.get("RLSERVE_MAX_BODY_BYTES", str(1024 * 1024))),
             "max_active_jobs": int(env.get("RLSERVE_MAX_ACTIVE_JOBS", "20")),
             "max_group_size": int(env.get("RLSERVE_MAX_GROUP_SIZE", "20")),
+            "max_study_size": int(env.get("RLSERVE_MAX_STUDY_SIZE", "1000")),
             "max_total_steps": int(env.get("RLSERVE_MAX_TOTAL_STEPS", "20000000")),
             "max_points_per_job": int(env.get("RLSERVE_MAX_POINTS_PER_JOB", "100000")),
             "max_streams_per_user": int(env.get("RLSERVE_MAX_STREAMS_PER_USER", "10")),

@@ -14,6 +14,7 @@ from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.models import Group, Job
 from app.quotas import check_group_size, check_spec
+from app.run_scores import scores_for
 from app.schemas import DB_INT_MAX, error_responses
 from app.services import add_and_enqueue, group_out, new_job
 from rlcore.spec import TrainSpec
@@ -63,7 +64,7 @@ def create_group(
         for spec in specs
     ]
     add_and_enqueue(session, celery, settings, jobs, message=f"submitted in group {group.id}")
-    return group_out(group, jobs)
+    return group_out(group, jobs, scores_for(session, jobs))
 
 
 def _job_name(label: str, spec: TrainSpec) -> str:
@@ -90,7 +91,7 @@ def list_groups(
         query.order_by(Group.created_at.desc(), Group.id).limit(limit).offset(offset)
     ).all()
     return schemas.GroupList(
-        items=[group_out(g, _jobs_of(session, g.id)) for g in groups], total=total, limit=limit, offset=offset
+        items=[_group_view(session, g) for g in groups], total=total, limit=limit, offset=offset
     )
 
 
@@ -99,4 +100,10 @@ def get_group(group_id: str, user: UserDep, session: SessionDep) -> schemas.Grou
     group = session.get(Group, group_id) if group_id.isalnum() and len(group_id) <= 32 else None
     if group is None or group.user_id != user.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group_id} not found")
-    return group_out(group, _jobs_of(session, group.id))
+    return _group_view(session, group)
+
+
+def _group_view(session: SessionDep, group: Group) -> schemas.Group:
+    """The group with its jobs; unfinished jobs scored from their points so far."""
+    jobs = _jobs_of(session, group.id)
+    return group_out(group, jobs, scores_for(session, jobs))

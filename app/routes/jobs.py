@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
-from app.job_states import announce, record_status
-from app.models import FINISHED, Job, JobStatus, JobTag, MetricPoint
+from app.models import FINISHED, Job, JobStatus, JobTag
 from app.quotas import check_spec
+from app.run_scores import scores_for
 from app.schemas import DB_INT_MAX, TAG_CHARS, error_responses
-from app.services import add_and_enqueue, get_owned_job, job_out, new_job, request_hash
+from app.services import (
+    add_and_enqueue,
+    delete_jobs,
+    get_owned_job,
+    job_out,
+    new_job,
+    request_cancel,
+    request_hash,
+)
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses(401, 403, 422))
 _NAMES = "|".join(s.value for s in JobStatus)
@@ -97,6 +104,7 @@ def list_jobs(
         Query(alias="status", description="Repeat or comma-separate to match several."),
     ] = None,
     group: Annotated[str | None, Query(max_length=32, pattern="^[0-9A-Za-z]*$")] = None,
+    study: Annotated[str | None, Query(max_length=32, pattern="^[0-9A-Za-z]*$")] = None,
     tag: Annotated[str | None, Query(max_length=100, pattern=rf"^{TAG_CHARS}*$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
@@ -108,6 +116,8 @@ def list_jobs(
         query = query.where(Job.status.in_(wanted))
     if group:
         query = query.where(Job.group_id == group)
+    if study:
+        query = query.where(Job.study_id == study)
     if tag:
         query = query.where(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -117,8 +127,12 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=schemas.Job, responses=error_responses(404))
 def get_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
-    """Spec, status with its history, progress, ETA, latest metrics, worker and device."""
-    return job_out(get_owned_job(session, user, job_id))
+    """Spec, status with its history, progress, ETA, latest metrics, scores, worker and device.
+
+    An unfinished job's scores are computed from its points so far (`scores_partial`).
+    """
+    job = get_owned_job(session, user, job_id)
+    return job_out(job, scores_for(session, [job])[job.id])
 
 
 @router.post(
@@ -132,26 +146,8 @@ def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.Job:
     Cancelling a finished job is a no-op for cancelled jobs and 409 for the others.
     """
     job = get_owned_job(session, user, job_id)
-    if job.status == JobStatus.queued:
-        # Conditional, so a worker claiming the job at this instant cannot be overruled silently.
-        done = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.status == JobStatus.queued)
-            .values(status=JobStatus.cancelled, cancel_requested=True)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if done == 1:
-            session.refresh(job)
-            record_status(session, job, JobStatus.cancelled, "cancelled before it started")
-            session.commit()
-            return job_out(job)
-        session.refresh(job)
-    if job.status == JobStatus.running:
-        job.cancel_requested = True
-        announce(session, job.id, job.user_id)
+    if request_cancel(session, job):
         session.commit()
-        return job_out(job)
-    if job.status == JobStatus.cancelled:
         return job_out(job)
     raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} already {job.status}")
 
@@ -198,8 +194,5 @@ def delete_job(job_id: str, user: UserDep, session: SessionDep, settings: Settin
     job = get_owned_job(session, user, job_id)
     if job.status not in FINISHED:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} is {job.status}; cancel it first")
-    session.execute(delete(MetricPoint).where(MetricPoint.job_id == job.id))
-    session.delete(job)
-    session.commit()
-    shutil.rmtree(settings.job_dir(job.id), ignore_errors=True)
+    delete_jobs(session, settings, [job])
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ hub says one of the user's jobs changed (app/hub.py). On connect it sends the cu
 every queued or running job; event ids are the id of the last status event seen, so a
 reconnect with Last-Event-ID also gets, once, every job whose status changed meanwhile
 (a Last-Event-ID that is not such an id is refused with 422). `?group=` restricts the
-stream to one group's jobs.
+stream to one group's jobs, `?study=` to one study's.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -35,7 +35,7 @@ from app.auth import UserDep
 from app.db import session_scope
 from app.deps import HubDep, SessionDep, SettingsDep, subscribe
 from app.hub import SAFETY_SECONDS
-from app.models import Group, Job, JobEvent, JobStatus, MetricPoint
+from app.models import Group, Job, JobEvent, JobStatus, MetricPoint, Study
 from app.schemas import EVENT_ID_MAX, error_responses
 from app.services import job_out
 from app.settings import Settings
@@ -46,6 +46,7 @@ KEEPALIVE_SECONDS = 15.0
 ACTIVE = (JobStatus.queued, JobStatus.running)
 
 Signature = tuple[object, ...]
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,17 +55,21 @@ class Watch:
 
     user_id: int
     group_id: str | None
+    study_id: str | None = None
     status_id: int = 0  # last status event sent (the event id)
     seen: dict[str, Signature] = field(default_factory=dict)  # active jobs: last state sent
     points: dict[str, int] = field(default_factory=dict)  # running jobs: last point step sent
 
+    def _only(self, query: Select[tuple[T]]) -> Select[tuple[T]]:
+        if self.group_id is not None:
+            query = query.where(Job.group_id == self.group_id)
+        return query if self.study_id is None else query.where(Job.study_id == self.study_id)
+
     def jobs(self) -> Select[tuple[Job]]:
-        query = select(Job).where(Job.user_id == self.user_id)
-        return query if self.group_id is None else query.where(Job.group_id == self.group_id)
+        return self._only(select(Job).where(Job.user_id == self.user_id))
 
     def job_ids(self) -> Select[tuple[str]]:
-        query = select(Job.id).where(Job.user_id == self.user_id)
-        return query if self.group_id is None else query.where(Job.group_id == self.group_id)
+        return self._only(select(Job.id).where(Job.user_id == self.user_id))
 
 
 def _signature(job: Job) -> Signature:
@@ -141,6 +146,7 @@ async def user_events(
     settings: SettingsDep,
     hub: HubDep,
     group: Annotated[str | None, Query(max_length=32, description="Only this group's jobs.")] = None,
+    study: Annotated[str | None, Query(max_length=32, description="Only this study's jobs.")] = None,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -150,13 +156,13 @@ async def user_events(
         ),
     ] = None,
 ) -> StreamingResponse:
-    """Status, progress and new-point notices for all the user's jobs (or one group's)."""
-    if group is not None:
-        found = session.get(Group, group) if group.isalnum() else None
-        if found is None or found.user_id != user.id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group} not found")
+    """Status, progress and new-point notices for all the user's jobs (or one group's or study's)."""
+    for kind, model, wanted in (("group", Group, group), ("study", Study, study)):
+        found = session.get(model, wanted) if wanted is not None and wanted.isalnum() else None
+        if wanted is not None and (found is None or found.user_id != user.id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {wanted} not found")
     session.close()  # the stream holds no session between reads
-    watch = Watch(user.id, group)
+    watch = Watch(user.id, group, study)
     if last_event_id:
         watch.status_id = min(int(last_event_id), EVENT_ID_MAX)
     else:

@@ -162,15 +162,16 @@ def test_openapi_declares_the_errors_and_the_rules_across_fields(tmp_path: Path)
                 assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/ValidationErrorOut"
                 }, (method, path)
-            if "{job_id}" in path or "{group_id}" in path:
+            if "{job_id}" in path or "{group_id}" in path or "{study_id}" in path:
                 assert "404" in codes, (method, path)
-    for path in ("/api/jobs", "/api/groups"):
+    for path in ("/api/jobs", "/api/groups", "/api/studies"):
         assert {"201", "400", "413", "422", "429"} <= set(paths[path]["post"]["responses"]), path
     for method, path in [
         ("post", "/api/jobs"),
         ("post", "/api/jobs/{job_id}/cancel"),
         ("delete", "/api/jobs/{job_id}"),
         ("get", "/api/jobs/{job_id}/policy"),
+        ("delete", "/api/studies/{study_id}"),
     ]:
         assert "409" in paths[path][method]["responses"], (method, path)
     schemas = document["components"]["schemas"]

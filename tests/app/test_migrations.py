@@ -1,4 +1,4 @@
-"""Migration 0003 drops `artifacts.relpath` on SQLite and PostgreSQL, keeping the rows."""
+"""Migrations keep the rows: 0003 drops `artifacts.relpath`, 0004 adds studies and job scores."""
 
 from __future__ import annotations
 
@@ -66,5 +66,50 @@ def test_migration_0003_drops_relpath_and_keeps_artifacts(backend: str, tmp_path
         with session_scope(url) as session:
             relpaths = session.execute(text("SELECT relpath FROM artifacts")).scalars().all()
         assert relpaths == ["best/policy.safetensors"]
+    finally:
+        drop()
+
+
+def _job_columns(url: str) -> set[str]:
+    return {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(backend: str, tmp_path: Path) -> None:
+    if backend == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'old.db'}", lambda: None
+    else:
+        url, drop = _create_pg_database()
+    try:
+        upgrade(url, "0003")
+        now = utcnow()
+        with session_scope(url) as session:
+            session.execute(
+                text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now}
+            )
+            session.execute(
+                text(
+                    "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
+                    " attempts, created_at, last_step, points_written, mean_return)"
+                    " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0, 42.5)"
+                ),
+                {"t": now},
+            )
+        upgrade(url)
+        get_engine(url).dispose()
+        assert {"study_id", "cell_id", "final_score", "mmer", "eval_score"} <= _job_columns(url)
+        tables = set(inspect(get_engine(url)).get_table_names())
+        assert {"studies", "study_cells"} <= tables
+        with session_scope(url) as session:
+            row = session.execute(text("SELECT id, mean_return, study_id, final_score FROM jobs")).one()
+        assert tuple(row) == ("j1", 42.5, None, None)
+
+        get_engine(url).dispose()
+        _downgrade(url, "0003")
+        get_engine(url).dispose()
+        assert "study_id" not in _job_columns(url)
+        assert "studies" not in set(inspect(get_engine(url)).get_table_names())
+        with session_scope(url) as session:
+            assert session.execute(text("SELECT mean_return FROM jobs")).scalar_one() == 42.5
     finally:
         drop()

@@ -82,7 +82,8 @@ def test_example_specs_are_valid() -> None:
     examples = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.yaml"))
     assert examples, "examples/ holds the specs the README points to"
     for path in examples:
-        TrainSpec.from_file(path)
+        if not path.name.startswith("study-"):  # a study (spec, axes, seeds): tests/app/test_studies.py
+            TrainSpec.from_file(path)
 
 
 @pytest.mark.parametrize(
