@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app import schemas
@@ -71,6 +73,11 @@ def add_and_enqueue(
         session.flush()
         record_status(session, job, JobStatus.queued, message)
     session.commit()
+    send_tasks(session, celery, settings, jobs)
+
+
+def send_tasks(session: Session, celery: Any, settings: Settings, jobs: list[Job]) -> None:
+    """Send the tasks of jobs committed as queued; 503 (and the job failed) when the queue is unreachable."""
     for job in jobs:
         try:
             enqueue(celery, settings, job.id, job.queue, job.user_id)
@@ -79,6 +86,12 @@ def add_and_enqueue(
             record_status(session, job, JobStatus.failed, job.error)
             session.commit()
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, job.error) from None
+
+
+def spec_validation_error(error: ValidationError, *loc: str) -> RequestValidationError:
+    """A 422 for a spec that failed validation, its fields located under `loc` (e.g. "body", "spec")."""
+    errors = error.errors(include_url=False, include_context=False)
+    return RequestValidationError([{**e, "loc": (*loc, *e["loc"])} for e in errors])
 
 
 def job_out(job: Job) -> schemas.Job:
@@ -114,6 +127,8 @@ def job_out(job: Job) -> schemas.Job:
         progress=round(min(100.0, 100.0 * step / total), 2) if total else 0.0,
         eta_seconds=eta,
         resumed_from_step=job.resumed_from_step,
+        parent_id=job.parent_id,
+        forked_at_step=job.forked_at_step,
         latest_metrics=latest,
         points_written=job.points_written,
         mean_return=job.mean_return,
