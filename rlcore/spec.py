@@ -259,8 +259,23 @@ class TrainSpec(BaseModel):
     )
     bf16: bool = Field(False, description="CUDA: run the encoder in bf16 autocast (no effect on the CPU).")
 
-    eval_interval: int = Field(0, ge=0, le=100_000_000, description="Env steps between evals; 0 = off.")
-    eval_episodes: int = Field(10, ge=1, le=1000)
+    eval_interval: int = Field(
+        0,
+        ge=0,
+        le=100_000_000,
+        description="Evaluate each time training passes a multiple of this many env steps, and at the "
+        "end; 0 = only at the end.",
+    )
+    eval_episodes: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Episodes per evaluation, on envs seeded apart from training's; 0 = no evaluation.",
+    )
+    eval_deterministic: bool = Field(
+        True,
+        description="Evaluate with the most likely action (a Gaussian's mean) instead of sampled ones.",
+    )
     checkpoint_interval: int = Field(
         50_000,
         ge=0,

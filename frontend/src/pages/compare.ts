@@ -1,5 +1,6 @@
 // Compare page: a group (or selected jobs) on one chart; per variant the mean over seeds and
-// a 95% t-interval or min-max band; x axis env steps or wall time; smoothing.
+// a 95% t-interval or min-max band; x axis env steps or wall time; smoothing. A fork shown
+// with its parent is drawn as a branch that leaves the parent's curve at its fork step.
 // Live: GET /api/events (?group=) pushes job changes and new-point notices; the page then
 // fetches the metrics of the jobs that changed, at most once per METRICS_THROTTLE_MS.
 
@@ -8,6 +9,7 @@ import { followJobs } from "../jobstream";
 import { LineChart, PALETTE, type LineSpec } from "../charts";
 import { curves, finalScore, groupVariants, toWallTime, type Run, type Variant } from "../compare";
 import { h, render } from "../dom";
+import { branchFrom } from "../lineage";
 import { compact, dateTime } from "../format";
 import { href, replaceParams, type Route } from "../router";
 import type { BandKind } from "../stats";
@@ -75,9 +77,12 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   function runs(): Run[] {
     return jobs.map((job) => {
       const m = metrics.get(job.id);
-      const s = m?.series[settings.metric] ?? { steps: [], values: [] };
-      const xs = settings.x === "wall" ? toWallTime(s.steps, m?.series[METRIC.wallTime]) : s.steps;
-      return { job, xs, ys: s.values };
+      // A fork shown with its parent branches off the parent's curve where it was forked.
+      const parent = job.parent_id ? metrics.get(job.parent_id) : undefined;
+      const joined = (key: string) => branchFrom(m?.series[key] ?? { steps: [], values: [] }, parent?.series[key], job.forked_at_step);
+      const { series: s, lead } = joined(settings.metric);
+      const xs = settings.x === "wall" ? toWallTime(s.steps, joined(METRIC.wallTime).series) : s.steps;
+      return { job, xs, ys: s.values, lead };
     });
   }
 
