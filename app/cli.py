@@ -1,4 +1,4 @@
-"""The `rlserve` command: rlcore's `train`/`eval`; `up`, `worker`, `submit`, `extend`, `fork`, `study`, `token ...`."""
+"""The `rlserve` command: `train`, `eval`, `up`, `worker`, `submit`, `extend`, `fork`, `study`, `token ..."""
 
 from __future__ import annotations
 
