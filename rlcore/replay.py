@@ -16,7 +16,7 @@ MP4 with one frame per step.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,6 @@ class Replay:
     frames: np.ndarray | None = None  # (T, H, W, 3) uint8
     frame_source: str | None = None  # "render" | "observation"
     fps: float = DEFAULT_FPS
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -172,7 +171,7 @@ def _floats(array: np.ndarray, digits: int = 6) -> list[Any]:
 
 
 def hidden_kind(policy: ActorCritic) -> str:
-    """ "state" where the recurrent state is the memory (gru, lstm), else "features"."""
+    """What `Replay.hidden` holds for `policy`: its recurrent "state" (gru, lstm), else "features"."""
     return "state" if isinstance(policy.core, RecurrentCore) else "features"
 
 

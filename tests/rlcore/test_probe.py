@@ -168,6 +168,20 @@ def test_cue_recall_probe_runs_in_seconds_and_the_observation_forgets_the_cue() 
     assert cue.state.unseen is not None and cue.state.unseen >= 0.95
 
 
+def test_probing_on_another_policys_episodes_compares_memories_on_the_same_states() -> None:
+    torch.manual_seed(0)
+    gru = build_policy(policy_config("gru", (3,), discrete_spec(2), 16, 1, 1))
+    mlp = build_policy(policy_config("mlp", (3,), discrete_spec(2), 16, 1, 1))
+    own = probe_policy(gru, "CueRecall-v0", episodes=32, seed=2)
+    other = probe_policy(mlp, "CueRecall-v0", episodes=32, seed=2, behaviour=gru)
+    assert own.played_by_policy and not other.played_by_policy
+    assert (own.hidden_kind, other.hidden_kind) == ("state", "features")
+    assert other.to_json()["played_by_policy"] is False
+    # The same episodes: the observation baselines agree, the memories do not.
+    assert other.variable("cue").observation == own.variable("cue").observation
+    assert other.variable("cue").state.unseen < own.variable("cue").state.unseen
+
+
 # --------------------------------------------------------------- trained policies
 
 
