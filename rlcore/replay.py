@@ -147,7 +147,11 @@ class Replay:
             "hidden_variables": [
                 {
                     **variable.to_json(),
-                    "values": self.hidden_values[variable.name].tolist(),
+                    "values": (
+                        _floats(self.hidden_values[variable.name])
+                        if variable.kind == "continuous"
+                        else self.hidden_values[variable.name].tolist()
+                    ),
                     "visible": self.hidden_visible[variable.name].tolist(),
                     "steps_since_visible": self.steps_since_visible(variable.name).tolist(),
                 }
