@@ -27,6 +27,11 @@ Every env from ``make_vec_env`` follows one contract, which the rollout code rel
 - Seeded by the factory: ``reset(seed=seed)`` (or ``reset()`` right after the factory)
   and the same actions give the same trajectory, including the flicker noise.
 
+- Partially observed envs say what they hide: ``hidden_variables(envs)`` and
+  ``hidden_values(envs)`` (``rlcore.envs.hidden``) give, per env, each hidden variable's
+  value for the last observation and whether that observation shows it. Classic envs
+  also draw themselves: ``envs.render()`` gives one ``rgb_array`` frame per env.
+
 ``get_env_state`` / ``set_env_state`` save and restore everything that decides future
 steps, as plain Python types, so a trainer can resume a run bit-for-bit. The last
 observation handed to the caller is not part of it: the caller keeps its own.
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 # The family modules register their builders with the registry when imported.
 from rlcore.envs import atari, classic, memory_tasks, popgym  # noqa: F401
+from rlcore.envs.hidden import HiddenValues, HiddenVariable, hidden_values, hidden_variables
 from rlcore.envs.memory_tasks import CueRecallPixelsVectorEnv, CueRecallVectorEnv
 from rlcore.envs.registry import (
     ATARI_GAMES,
@@ -72,9 +78,13 @@ __all__ = [
     "EnvInfo",
     "EnvOptions",
     "EnvStateNotSupported",
+    "HiddenValues",
+    "HiddenVariable",
     "PopgymEnv",
     "check_options",
     "get_env_state",
+    "hidden_values",
+    "hidden_variables",
     "make_vec_env",
     "observation_shape",
     "set_env_state",

@@ -1,6 +1,9 @@
 """Classic-control and Box2D envs: numpy CartPole with same-step autoreset, and Gymnasium's
 SyncVectorEnv (Acrobot, MountainCar, LunarLander, Pendulum, their continuous-action
-versions) put under the array contract. Box-action envs take float32 actions (N, d)."""
+versions) put under the array contract. Box-action envs take float32 actions (N, d).
+
+All of them are built in ``rgb_array`` render mode, so ``envs.render()`` draws each env's
+current state (for replays); nothing is drawn unless it is called."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv, VectorWrapper
 from gymnasium.wrappers import TimeLimit
 
+from rlcore.envs.hidden import ANGULAR_VELOCITY, CART_VELOCITY, POLE_ANGULAR_VELOCITY
 from rlcore.envs.pomdp import FlickerObservation, MaskObservation
 from rlcore.envs.registry import (
     FLICKER_PROB,
@@ -158,8 +162,15 @@ class _SyncArrayFinalObs(VectorWrapper):
 # --- builders ---------------------------------------------------------------------
 
 
+# CartPole's observation (and state) is [cart position, cart velocity, pole angle, pole
+# angular velocity]; the POMDP variants hide the velocities.
+_CARTPOLE_VELOCITIES = {1: CART_VELOCITY, 3: POLE_ANGULAR_VELOCITY}
+
+
 def _cartpole(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
-    return _SameStepCartPole(num_envs=num_envs, max_episode_steps=info.max_episode_steps)
+    return _SameStepCartPole(
+        num_envs=num_envs, max_episode_steps=info.max_episode_steps, render_mode="rgb_array"
+    )
 
 
 def _sync(
@@ -171,6 +182,7 @@ def _sync(
         num_envs=num_envs,
         vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        render_mode="rgb_array",
         **kwargs,
     )
     return _SyncArrayFinalObs(envs, info.id)
@@ -178,7 +190,8 @@ def _sync(
 
 def _pendulum_masked(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
     # cos and sin of the angle, as rl-zoo3's PendulumNoVel-v1.
-    return MaskObservation(_sync(info, num_envs, options, gym_id="Pendulum-v1"), indices=(0, 1))
+    envs = _sync(info, num_envs, options, gym_id="Pendulum-v1")
+    return MaskObservation(envs, indices=(0, 1), hidden={2: ANGULAR_VELOCITY})
 
 
 def _lunar_lander_continuous(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
@@ -187,11 +200,11 @@ def _lunar_lander_continuous(info: EnvInfo, num_envs: int, options: EnvOptions) 
 
 def _cartpole_masked(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
     # Cart position and pole angle.
-    return MaskObservation(_cartpole(info, num_envs, options), indices=(0, 2))
+    return MaskObservation(_cartpole(info, num_envs, options), indices=(0, 2), hidden=_CARTPOLE_VELOCITIES)
 
 
 def _cartpole_flicker(info: EnvInfo, num_envs: int, options: EnvOptions) -> VectorEnv:
-    return FlickerObservation(_cartpole(info, num_envs, options), FLICKER_PROB)
+    return FlickerObservation(_cartpole(info, num_envs, options), FLICKER_PROB, hidden=_CARTPOLE_VELOCITIES)
 
 
 BUILDERS = {

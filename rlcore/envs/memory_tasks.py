@@ -9,6 +9,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from rlcore.envs.hidden import HiddenValues, HiddenVariable
 from rlcore.envs.pomdp import FlickerObservation
 from rlcore.envs.registry import (
     CUE_RECALL_DELAY,
@@ -32,6 +33,8 @@ PIXELS_SIZE = 36  # the smallest input a Nature CNN takes: 36 -> 8 -> 3 -> 1
 PIXELS_SQUARE = 12
 PIXELS_BAR = 4  # rows of the query bar at the bottom
 PIXELS_BRIGHT = 255
+
+CUE = HiddenVariable("cue", "discrete", classes=2, description="the cue shown at the first step")
 
 
 class CueRecallVectorEnv(VectorEnv):
@@ -88,6 +91,13 @@ class CueRecallVectorEnv(VectorEnv):
         obs[first, self._cues[first]] = 1.0
         obs[self._t == self.delay + 1, 2] = 1.0
         return obs
+
+    def hidden_variables(self) -> tuple[HiddenVariable, ...]:
+        return (CUE,)
+
+    def hidden_values(self) -> dict[str, HiddenValues]:
+        # Shown at an episode's first step only.
+        return {CUE.name: HiddenValues(self._cues.copy(), self._t == 0)}
 
     def _kind(self) -> str:
         return f"CueRecall(delay={self.delay})"

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import importlib
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -31,7 +34,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from rlcore.envs.registry import POPGYM_ENVS, EnvInfo, EnvOptions, register_builders
+from rlcore.envs.hidden import (
+    ANGULAR_VELOCITY,
+    CART_POSITION,
+    CART_VELOCITY,
+    POLE_ANGLE,
+    POLE_ANGULAR_VELOCITY,
+    HiddenValues,
+    HiddenVariable,
+)
+from rlcore.envs.registry import POPGYM_ENVS, POPGYM_LEVELS, EnvInfo, EnvOptions, register_builders
 from rlcore.envs.replay import EpisodeLog
 from rlcore.envs.spaces import encode, flat_box
 from rlcore.envs.state import Array, StepResult, _check_state, _final_obs_info
@@ -54,6 +66,41 @@ def _seeded_reset(env: gym.Env, seed: int) -> Any:
         random.setstate(py_state)
         np.random.set_state(np_state)
     return obs
+
+
+@dataclass(frozen=True)
+class _Hidden:
+    """A hidden variable of a popgym task, read from the popgym env's own ``get_state()``."""
+
+    variable: HiddenVariable
+    read: Callable[[Any], Any]
+    shown_at_start: bool = False  # shown by an episode's first observation only; else never
+
+
+_CARTPOLE_VELOCITIES = (_Hidden(CART_VELOCITY, itemgetter(1)), _Hidden(POLE_ANGULAR_VELOCITY, itemgetter(3)))
+# The tasks whose hidden state is a few named variables; the others (decks, boards,
+# mazes) hide too much, or too entangled, to name here.
+_POPGYM_HIDDEN: dict[str, tuple[_Hidden, ...]] = {
+    "PositionOnlyCartPole": _CARTPOLE_VELOCITIES,
+    "NoisyPositionOnlyCartPole": _CARTPOLE_VELOCITIES,
+    "VelocityOnlyCartPole": (_Hidden(CART_POSITION, itemgetter(0)), _Hidden(POLE_ANGLE, itemgetter(2))),
+    # popgym's pendulum state is [cos, sin, angular velocity].
+    "PositionOnlyPendulum": (_Hidden(ANGULAR_VELOCITY, itemgetter(2)),),
+    "NoisyPositionOnlyPendulum": (_Hidden(ANGULAR_VELOCITY, itemgetter(2)),),
+    "RepeatFirst": (
+        _Hidden(
+            HiddenVariable("first_suit", "discrete", 4, "the suit of the first card, to name at every step"),
+            itemgetter(0),
+            shown_at_start=True,
+        ),
+    ),
+}
+
+
+def _popgym_hidden(env_id: str) -> tuple[_Hidden, ...]:
+    name = POPGYM_ENVS[env_id].class_name
+    task = next(name.removesuffix(level) for level in POPGYM_LEVELS if name.endswith(level))
+    return _POPGYM_HIDDEN.get(task, ())
 
 
 class PopgymVecEnv(VectorEnv):
@@ -132,6 +179,24 @@ class PopgymVecEnv(VectorEnv):
             last_obs[list(finals)] = encode(self.inner_observation_space, list(finals.values()))
         return obs, reward, terminated, truncated, _final_obs_info(last_obs, terminated | truncated)
 
+    # --- hidden variables -----------------------------------------------------------
+
+    def hidden_variables(self) -> tuple[HiddenVariable, ...]:
+        return tuple(hidden.variable for hidden in _popgym_hidden(self.env_id))
+
+    def hidden_values(self) -> dict[str, HiddenValues]:
+        if not self._ready:
+            raise RuntimeError("reset the env before reading its hidden variables")
+        states = [env.get_state() for env in self.envs]  # popgym's oracle state, per env
+        at_start = np.array([not actions for actions in self._log.actions], dtype=np.bool_)
+        out = {}
+        for hidden in _popgym_hidden(self.env_id):
+            discrete = hidden.variable.kind == "discrete"
+            values = np.array([hidden.read(state) for state in states], np.int64 if discrete else np.float64)
+            visible = at_start if hidden.shown_at_start else np.zeros(self.num_envs, dtype=np.bool_)
+            out[hidden.variable.name] = HiddenValues(values, visible.copy())
+        return out
+
     # --- state --------------------------------------------------------------------
 
     def _kind(self) -> str:
@@ -186,6 +251,12 @@ class PreviousAction(VectorWrapper):
         obs = self._with(obs, np.where(ended[:, None], np.float32(0), previous))
         final_obs = self._with(info["final_obs"], previous)
         return obs, reward, terminated, truncated, {**info, **_final_obs_info(final_obs, ended)}
+
+    def hidden_variables(self) -> tuple[HiddenVariable, ...]:
+        return self.inner.hidden_variables()
+
+    def hidden_values(self) -> dict[str, HiddenValues]:
+        return self.inner.hidden_values()
 
     def get_state(self) -> dict[str, Any]:
         return {"kind": "PreviousAction", "num_envs": self.num_envs, "inner": self.inner.get_state()}

@@ -81,6 +81,13 @@ class ActorCritic(nn.Module):
     def forward(
         self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        params, value, new_state, _ = self.forward_with_features(obs, state, episode_starts)
+        return params, value, new_state
+
+    def forward_with_features(
+        self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward`, and also the core's output (T, B, out_features): what both heads read."""
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         features = self.encoder(obs)
@@ -91,12 +98,12 @@ class ActorCritic(nn.Module):
 
     def _core_and_heads(
         self, features: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         out, new_state = self.core(features, state, episode_starts)
         params = self.policy_head(out)
         if self.log_std is not None:
             params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
-        return params, self.value_head(out).squeeze(-1), new_state
+        return params, self.value_head(out).squeeze(-1), new_state, out
 
 
 def build_policy(config: dict[str, Any]) -> ActorCritic:

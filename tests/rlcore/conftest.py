@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,6 +16,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rlcore.spec import TrainSpec
+from rlcore.trainer import TrainResult, train
+from tests.rlcore.learning_runs import RUNS, SEEDS
 
 
 class RecordingSink:
@@ -72,6 +75,48 @@ def training_pool() -> Iterator[ProcessPoolExecutor]:
     """
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield pool
+
+
+class TrainedRuns:
+    """`trained(name)`: RUNS[name] trained on every seed in SEEDS, once per session; the run folders.
+
+    The first seeds run side by side, one per core, and the last one, with its two torch
+    threads, alone: beside another run its threads would compete with that run for the cores.
+    `results(name)` are the runs' `TrainResult`s, in the order of SEEDS.
+    """
+
+    def __init__(self, pool: ProcessPoolExecutor, make_spec: Callable[..., TrainSpec], root: Path) -> None:
+        self.pool, self.make_spec, self.root = pool, make_spec, root
+        self._done: dict[str, list[TrainResult]] = {}
+
+    def _folder(self, name: str, seed: int) -> Path:
+        return self.root / name / str(seed)
+
+    def _train(self, name: str, seed: int, threads: int) -> Future[TrainResult]:
+        spec = self.make_spec(seed=seed, torch_threads=threads, **RUNS[name])
+        return self.pool.submit(train, spec, self._folder(name, seed))
+
+    def results(self, name: str) -> list[TrainResult]:
+        if name not in self._done:
+            first = [self._train(name, seed, 1) for seed in SEEDS[:-1]]
+            results = [future.result() for future in first]
+            results.append(self._train(name, SEEDS[-1], 2).result())
+            self._done[name] = results
+        return self._done[name]
+
+    def __call__(self, name: str) -> list[Path]:
+        self.results(name)
+        return [self._folder(name, seed) for seed in SEEDS]
+
+
+@pytest.fixture(scope="session")
+def trained(
+    training_pool: ProcessPoolExecutor,
+    make_spec: Callable[..., TrainSpec],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TrainedRuns:
+    """The learning runs (`learning_runs.RUNS`), each trained once per session when first asked for."""
+    return TrainedRuns(training_pool, make_spec, tmp_path_factory.mktemp("trained"))
 
 
 class PixelVectorEnv(VectorEnv):

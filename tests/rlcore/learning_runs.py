@@ -1,0 +1,79 @@
+"""The training runs the learning tests (and the memory-inspector tests) train: specs and seeds.
+
+The defaults were tuned on seeds 0-4; each budget is at least 1.5x the steps the slowest of
+those seeds needed (see the comments), so that another CPU's rounding cannot flip a result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEEDS = (0, 1, 2)
+
+# name -> spec, in the order test_learning.py uses them.
+RUNS: dict[str, dict[str, Any]] = {
+    # The forum thread's task. Seeds 0-4 reached 195 after 69k-124k steps (gru_cell's seed 4
+    # the slowest) and ended at 199.8-200.
+    **{
+        f"reinforce-{model}": {
+            "algo": "reinforce",
+            "model": model,
+            "env_id": "CartPole-v0",
+            "total_steps": 200_000,
+        }
+        for model in ("mlp", "gru_cell", "gru")
+    },
+    # Seeds 0-4 reached 475 after 92k-127k steps (gru) and 82k-109k (lstm), and ended at 491-500.
+    **{
+        f"ppo-{model}-v1": {"algo": "ppo", "model": model, "env_id": "CartPole-v1", "total_steps": 200_000}
+        for model in ("gru", "lstm")
+    },
+    # Velocities hidden (mlp ends near 50): with 240k steps (the learning rate annealed over
+    # them) seeds 0-4 passed 300 after 88k-119k steps and ended at 418-496. (With 420k they
+    # reached 400 after 113k-210k and ended at 305-500: seed 3 fell back. lstm reached 400
+    # after 175k-227k but ended under it on seed 3: its memory is checked on CueRecall and
+    # CartPole-v1 here.)
+    "ppo-gru-masked": {"algo": "ppo", "model": "gru", "env_id": "CartPoleMasked-v1", "total_steps": 240_000},
+    # Seeds 0-4 ended at 44-50: without velocities a feed-forward policy stays far below.
+    "ppo-mlp-masked": {"algo": "ppo", "model": "mlp", "env_id": "CartPoleMasked-v1", "total_steps": 150_000},
+    # Seeds 0-4 solved it (>= 0.9) after 10k-14k steps (gru) and 12k-20k (lstm), ending at 1.0;
+    # without memory the cue is gone at the query step and the expected return is 0.
+    **{
+        f"ppo-{model}-cue": {"algo": "ppo", "model": model, "env_id": "CueRecall-v0", "total_steps": 40_000}
+        for model in ("gru", "lstm", "mlp")
+    },
+    # The same task drawn as 36x36 frames, through the CNN: seeds 0-4 passed 0.9 after
+    # 5k-6k steps (gru) and ended at 0.98-1.0; mlp ended at -0.04-0.0 on seeds 0-1.
+    "ppo-gru-cue-pixels": {
+        "algo": "ppo",
+        "model": "gru",
+        "env_id": "CueRecallPixels-v0",
+        "total_steps": 15_000,
+    },
+    "ppo-mlp-cue-pixels": {
+        "algo": "ppo",
+        "model": "mlp",
+        "env_id": "CueRecallPixels-v0",
+        "total_steps": 10_000,
+    },
+    # POPGym's RepeatPreviousEasy (say the card seen a few steps ago; returns in [-1, 1],
+    # chance -0.5): seeds 0-4 passed 0.0 within 30k steps (gru) and ended at 0.3-0.5 after
+    # 50k; mlp stayed at -0.5.
+    **{
+        f"ppo-{model}-repeat-previous": {
+            "algo": "ppo",
+            "model": model,
+            "env_id": "popgym/RepeatPreviousEasy",
+            "total_steps": 50_000,
+        }
+        for model in ("gru", "mlp")
+    },
+    # Pendulum without its angular velocity, Gaussian actions (random policy about -1200):
+    # seeds 0-4 ended at -328 to -542 after 100k steps and -264 to -324 after 150k (mlp: -1120).
+    "ppo-gru-masked-pendulum": {
+        "algo": "ppo",
+        "model": "gru",
+        "env_id": "PendulumMasked-v1",
+        "total_steps": 160_000,
+    },
+}
