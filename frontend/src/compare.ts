@@ -1,6 +1,6 @@
-// Turning several runs into one chart: group runs by variant, resample onto one grid, band.
+// Several runs of a comparison: grouped by variant, x in steps or seconds, final scores.
 
-import { band, linspace, resample, smooth, tCritical95, type Band, type BandKind } from "./stats";
+import { resample } from "./stats";
 import type { Job, Series } from "./types";
 
 export interface Run {
@@ -40,43 +40,12 @@ export function toWallTime(steps: number[], wall: Series | undefined): number[] 
   return resample(wall.steps, wall.values, steps);
 }
 
-export interface VariantCurve {
-  variant: Variant;
-  band: Band;
-}
-
-/** Mean and band per variant on one shared grid of `points` x values. */
-export function curves(variants: Variant[], kind: BandKind, smoothing: number, points = 400): { grid: number[]; curves: VariantCurve[] } {
-  const all = variants.flatMap((v) => v.runs.flatMap((r) => r.xs.filter(Number.isFinite)));
-  if (all.length === 0) return { grid: [], curves: variants.map((variant) => ({ variant, band: { mean: [], lo: [], hi: [] } })) };
-  const grid = linspace(Math.min(...all), Math.max(...all), points);
-  return {
-    grid,
-    curves: variants.map((variant) => {
-      const runs = variant.runs.map((run) => resample(run.xs, smooth(run.ys, smoothing), grid));
-      return { variant, band: band(runs, kind) };
-    }),
-  };
-}
-
-export interface FinalScore {
-  mean: number;
-  halfWidth: number | null;
-  n: number;
-}
-
-/** Mean over runs of each run's mean over its last 10% of points, with a 95% t-interval. */
-export function finalScore(variant: Variant): FinalScore | null {
-  const finals = variant.runs
+/** Each run's mean over its last 10% of points (runs without points left out). */
+export function finalValues(variant: Variant): number[] {
+  return variant.runs
     .filter((r) => r.ys.length > 0)
     .map((r) => {
       const tail = r.ys.slice(Math.floor(r.ys.length * 0.9));
       return tail.reduce((a, b) => a + b, 0) / tail.length;
     });
-  const n = finals.length;
-  if (n === 0) return null;
-  const mean = finals.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { mean, halfWidth: null, n };
-  const sd = Math.sqrt(finals.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
-  return { mean, halfWidth: (tCritical95(n - 1) * sd) / Math.sqrt(n), n };
 }
