@@ -1,4 +1,4 @@
-"""The `rlserve` command: rlcore's `train`/`eval` plus `up`, `worker`, `submit`, `study` and `token ...`."""
+"""The `rlserve` command: `train`, `eval`, `up`, `worker`, `submit`, `extend`, `fork`, `study`, `token ..."""
 
 from __future__ import annotations
 
@@ -347,13 +347,7 @@ def submit_command(
         if not (wait or download):
             return
         job = _follow(client, job)
-        mean = "n/a" if job["mean_return"] is None else f"{job['mean_return']:.1f}"
-        typer.echo(
-            f"job {job['id']} {job['status']} at step {job['step']:,}: mean return (last 100 episodes) {mean}"
-        )
-        if job["status"] == "failed":
-            typer.echo(f"error: {job['error']}", err=True)
-            raise typer.Exit(1)
+        _say_how_it_ended(job)
         if download is not None:
             download.mkdir(parents=True, exist_ok=True)
             for fmt in ("safetensors", "onnx"):
@@ -364,6 +358,82 @@ def submit_command(
             typer.echo(f"policy in {download} (load it with rlcore.export.load_policy)")
         if job["status"] != "succeeded":
             raise typer.Exit(2)
+
+
+def _say_how_it_ended(job: dict[str, Any]) -> None:
+    """Print a followed job's end: status, step, mean return; exit 1 when it failed."""
+    mean = "n/a" if job["mean_return"] is None else f"{job['mean_return']:.1f}"
+    typer.echo(
+        f"job {job['id']} {job['status']} at step {job['step']:,}: mean return (last 100 episodes) {mean}"
+    )
+    if job["status"] == "failed":
+        typer.echo(f"error: {job['error']}", err=True)
+        raise typer.Exit(1)
+
+
+def _report(client: Any, job: dict[str, Any], wait: bool) -> None:
+    """Print the job's id and status; with `wait`, follow it to its end (exit 1 failed, 2 cancelled)."""
+    typer.echo(f"job {job['id']} {job['status']}")
+    if not wait:
+        return
+    job = _follow(client, job)
+    _say_how_it_ended(job)
+    if job["status"] != "succeeded":
+        raise typer.Exit(2)
+
+
+@main.command("extend")
+def extend_command(
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A finished or cancelled job's id.")],
+    total_steps: Annotated[int, typer.Option("--total-steps", min=1, help="The new, larger budget.")],
+    url: Annotated[str, typer.Option(envvar="RLSERVE_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="RLSERVE_TOKEN")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = False,
+) -> None:
+    """Train a finished or cancelled job on to more steps, from its checkpoint (same job, same curve)."""
+    with _client(url, token) as client:
+        response = client.post(f"/api/jobs/{job_id}/extend", json={"total_steps": total_steps})
+        if response.status_code != 200:
+            _fail(response)
+        _report(client, response.json(), wait)
+
+
+def _assignments(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` arguments as spec fields; values read as YAML scalars (1e-4, true, lstm)."""
+    import yaml
+
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="CHANGES")
+        changes[key.strip()] = yaml.safe_load(value)
+    return changes
+
+
+@main.command("fork")
+def fork_command(
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="The job whose checkpoint to start from.")],
+    changes: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="KEY=VALUE...", help="Spec fields to change, e.g. learning_rate=1e-4."),
+    ] = None,
+    url: Annotated[str, typer.Option(envvar="RLSERVE_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="RLSERVE_TOKEN")] = None,
+    name: Annotated[str | None, typer.Option(help="Default: the parent's name.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the new job with a progress bar until it ends.")] = False,
+) -> None:
+    """Start a new job from JOB's last checkpoint with some spec fields changed, linked to JOB."""
+    body: dict[str, Any] = {"spec": _assignments(changes or [])}
+    if name is not None:
+        body["name"] = name
+    with _client(url, token) as client:
+        response = client.post(f"/api/jobs/{job_id}/fork", json=body)
+        if response.status_code != 201:
+            _fail(response)
+        job = response.json()
+        typer.echo(f"forked from {job['parent_id']} at step {job['forked_at_step']:,}")
+        _report(client, job, wait)
 
 
 def _follow(client: Any, job: dict[str, Any]) -> dict[str, Any]:

@@ -159,6 +159,12 @@ class Job(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A fork's parent job (None once the parent is deleted) and the step of the parent's
+    # checkpoint it started from, which stays.
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True, default=None
+    )
+    forked_at_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # Hash of the request that created the job, to refuse an Idempotency-Key reused for another request.
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)

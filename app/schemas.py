@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from rlcore.lineage import FORKABLE
 from rlcore.spec import ModelKind, TrainSpec
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -80,6 +81,35 @@ class GroupCreate(BaseModel):
         if values is not None and len(set(values)) != len(values):
             raise ValueError("must not repeat a value")
         return values
+
+
+class JobExtend(BaseModel):
+    """`POST /api/jobs/{id}/extend`: train a finished or cancelled job on, to a larger budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total_steps: int = Field(
+        ge=1,
+        le=DB_INT_MAX,
+        description="The job's new budget of env steps: more than its total_steps now, and within the "
+        "spec's and the service's limits.",
+    )
+
+
+class JobFork(BaseModel):
+    """`POST /api/jobs/{id}/fork`: a new job that starts from the job's last checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=len(TrainSpec.model_fields),
+        description="The spec fields to change, over the parent's; the others are the parent's. A fork may "
+        f"change only {', '.join(sorted(FORKABLE))}; total_steps must exceed the checkpoint's step.",
+    )
+    name: Name | None = Field(None, description="Default: the parent's name.")
+    tags: list[Tag] | None = Field(None, max_length=20, description="Default: the parent's tags.")
+    priority: int | None = Field(None, ge=0, le=9, description="Default: the parent's priority.")
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -177,6 +207,8 @@ class Job(BaseModel):
     progress: float = Field(description="Percent of total_steps done, 0 to 100.")
     eta_seconds: float | None = Field(description="Estimated seconds left while running.")
     resumed_from_step: int | None = Field(description="Checkpoint step of the last resume, if any.")
+    parent_id: str | None = Field(None, description="The job it was forked from (None once that is deleted).")
+    forked_at_step: int | None = Field(None, description="Step of the parent's checkpoint it started from.")
     latest_metrics: dict[str, float] | None
     points_written: int
     mean_return: float | None = Field(description="Mean return of the last 100 episodes at the end.")

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
@@ -80,6 +82,11 @@ def add_and_enqueue(
         session.flush()
         record_status(session, job, JobStatus.queued, message)
     session.commit()
+    send_tasks(session, celery, settings, jobs)
+
+
+def send_tasks(session: Session, celery: Any, settings: Settings, jobs: list[Job]) -> None:
+    """Send the tasks of jobs committed as queued; 503 (and the job failed) when the queue is unreachable."""
     for job in jobs:
         try:
             enqueue(celery, settings, job.id, job.queue, job.user_id)
@@ -127,6 +134,12 @@ def delete_jobs(session: Session, settings: Settings, jobs: Sequence[Job], also:
         shutil.rmtree(settings.job_dir(job_id), ignore_errors=True)
 
 
+def spec_validation_error(error: ValidationError, *loc: str) -> RequestValidationError:
+    """A 422 for a spec that failed validation, its fields located under `loc` (e.g. "body", "spec")."""
+    errors = error.errors(include_url=False, include_context=False)
+    return RequestValidationError([{**e, "loc": (*loc, *e["loc"])} for e in errors])
+
+
 def job_out(job: Job, scores: RunScores | None = None) -> schemas.Job:
     """The API's view of a job row; `scores` default: those stored on it (none while it runs)."""
     scores = scores or stored_scores(job)
@@ -162,6 +175,8 @@ def job_out(job: Job, scores: RunScores | None = None) -> schemas.Job:
         progress=round(min(100.0, 100.0 * step / total), 2) if total else 0.0,
         eta_seconds=eta,
         resumed_from_step=job.resumed_from_step,
+        parent_id=job.parent_id,
+        forked_at_step=job.forked_at_step,
         latest_metrics=latest,
         points_written=job.points_written,
         mean_return=job.mean_return,

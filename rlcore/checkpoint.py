@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+CHECKPOINTS = "checkpoints"  # a run folder's subfolder that holds its checkpoint
 LAST = "last.pt"
 
 

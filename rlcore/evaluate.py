@@ -1,4 +1,4 @@
-"""Evaluate a policy: mean return over a fixed number of episodes."""
+"""Evaluate a policy: returns over a fixed number of episodes, on envs seeded apart from training's."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ from rlcore.models import ActorCritic
 # act(observations, episode_starts) -> actions, for a batch of envs; the callee keeps
 # its own recurrent state and resets the rows whose episode starts.
 ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# A run's training env i is seeded with seed + i, i < num_envs <= 512 (rlcore.spec), and
+# an evaluation's env i with eval_seed(seed) + i, i < 16: the sets never meet, so an
+# evaluation never replays the episodes training saw (nor, while seeds stay below this
+# offset, those of another run's training).
+EVAL_SEED_OFFSET = 1_000_000
+
+
+def eval_seed(seed: int) -> int:
+    """The seed of a run's evaluation envs (every evaluation plays the same episodes' starts)."""
+    return seed + EVAL_SEED_OFFSET
 
 
 def run_episodes(
@@ -44,9 +55,13 @@ def run_episodes(
 
 
 def torch_policy_actor(
-    policy: ActorCritic, device: torch.device, generator: torch.Generator | None = None
+    policy: ActorCritic,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    deterministic: bool = False,
 ) -> ActFn:
-    """An ActFn over a torch policy; its own generator keeps the training RNG untouched."""
+    """An ActFn over a torch policy: the most likely actions, or ones sampled from `generator`
+    (its own, so the training RNG is left untouched)."""
     state: torch.Tensor | None = None
 
     @torch.no_grad()
@@ -57,6 +72,8 @@ def torch_policy_actor(
         obs_t = torch.as_tensor(obs, device=device)[None]
         starts_t = torch.as_tensor(starts, device=device)[None]
         params, _, state = policy(obs_t, state, starts_t)
-        return policy.dist.to_env(policy.dist.sample(params[0], generator)).cpu().numpy()
+        dist = policy.dist
+        actions = dist.deterministic(params[0]) if deterministic else dist.sample(params[0], generator)
+        return dist.to_env(actions).cpu().numpy()
 
     return act

@@ -17,19 +17,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlcore.checkpoint import load_checkpoint, save_checkpoint
+from rlcore.checkpoint import CHECKPOINTS, load_checkpoint, save_checkpoint
 from rlcore.device import resolve_device
 from rlcore.distributions import action_spec_of
 from rlcore.envs import make_vec_env
 from rlcore.episodes import EpisodeCollector
-from rlcore.evaluate import run_episodes, torch_policy_actor
+from rlcore.evaluate import eval_seed, run_episodes, torch_policy_actor
 from rlcore.export import export_policy
+from rlcore.lineage import same_run
 from rlcore.metrics import MetricsSink
 from rlcore.models import build_policy, spec_policy_config
 from rlcore.rollout import Episode, RolloutCollector
 from rlcore.spec import Algorithm, TrainSpec
 
-CHECKPOINTS = "checkpoints"
+__all__ = ["CHECKPOINTS", "Run", "SpecMismatchError", "policy_metadata"]
 
 
 class SpecMismatchError(ValueError):
@@ -137,9 +138,12 @@ class Run:
             metrics["charts/episodic_length"] = float(np.mean([e.length for e in episodes]))
             metrics["charts/episodes"] = float(len(returns))
             self._track_best()
-        if self.spec.eval_interval and self.global_step - self.last_eval_step >= self.spec.eval_interval:
+        if self._evaluation_due():
             self.last_eval_step = self.global_step
-            metrics["eval/episodic_return"] = self.evaluate(self.spec.eval_episodes)
+            returns = self.evaluate(self.spec.eval_episodes)
+            metrics["eval/episodic_return"] = float(np.mean(returns))
+            metrics["eval/episodic_return_std"] = float(np.std(returns))
+            self.update_started = time.perf_counter()  # the next update's speed leaves it out
         if self.sink is not None:
             self.sink.log(self.global_step, metrics)
         interval = self.spec.checkpoint_interval
@@ -157,12 +161,33 @@ class Run:
     def mean_return(self) -> float | None:
         return float(np.mean(self.recent_returns)) if self.recent_returns else None
 
-    def evaluate(self, episodes: int) -> float:
-        """Mean return of the current policy on fresh envs."""
-        act = torch_policy_actor(self.policy, self.device, self.eval_generator)
+    def _evaluation_due(self) -> bool:
+        """At the end, and each time the step passes a multiple of `eval_interval`.
+
+        Multiples, not "interval steps since the last one", so a run extended past its end
+        evaluates at the steps a run asked for the longer budget at the start would (plus
+        its old end).
+        """
         spec = self.spec
-        returns = run_episodes(act, spec.env_id, episodes, spec.seed + 10_000, spec.env_options())
-        return float(np.mean(returns))
+        if not spec.eval_episodes or self.last_eval_step == self.global_step:
+            return False
+        if self.global_step >= spec.total_steps:
+            return True
+        interval = spec.eval_interval
+        return bool(interval) and self.global_step // interval > self.last_eval_step // interval
+
+    def evaluate(self, episodes: int) -> list[float]:
+        """Returns of the current policy over `episodes` episodes on the evaluation envs.
+
+        Each evaluation starts the same envs from `eval_seed(seed)`, apart from training's
+        seeds; sampled actions draw from the run's own evaluation generator, so neither
+        touches a random stream that training draws from.
+        """
+        spec = self.spec
+        act = torch_policy_actor(
+            self.policy, self.device, self.eval_generator, deterministic=spec.eval_deterministic
+        )
+        return run_episodes(act, spec.env_id, episodes, eval_seed(spec.seed), spec.env_options())
 
     def _track_best(self) -> None:
         # Judged on the last 100 episodes, so one lucky episode does not count as best.
@@ -197,7 +222,8 @@ class Run:
         saved = load_checkpoint(self.out_dir / CHECKPOINTS)
         if saved is None:
             return
-        if TrainSpec.from_saved(saved["spec"]) != self.spec:
+        # A larger total_steps extends the run (rlcore.lineage); anything else is another run.
+        if not same_run(TrainSpec.from_saved(saved["spec"]), self.spec):
             raise SpecMismatchError(
                 f"{self.out_dir} holds a checkpoint of a different spec; use a new folder"
             )

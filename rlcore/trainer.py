@@ -39,7 +39,8 @@ def train(
 ) -> TrainResult:
     """Train (or resume) `spec` in `out_dir`; checkpoint and export the policy at the end.
 
-    Resumes from `out_dir/checkpoints` when a checkpoint of the same spec is there.
+    Resumes from `out_dir/checkpoints` when a checkpoint of the same spec is there, or of
+    the same spec but for `total_steps`: a larger one extends the run (`rlcore.lineage`).
     `should_stop` is polled between updates; a stopped run still checkpoints and exports.
     """
     out_dir.mkdir(parents=True, exist_ok=True)

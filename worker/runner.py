@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
 from app.job_states import record_status
-from app.models import JobStatus
+from app.models import Job, JobStatus
 from app.queue import enqueue
 from app.quotas import point_stride
 from app.settings import Settings
@@ -68,7 +68,7 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
             job.device = device
             if resumed is not None:
                 job.resumed_from_step = resumed
-                record_status(session, job, JobStatus.running, f"resumed from checkpoint at step {resumed}")
+                record_status(session, job, JobStatus.running, _resume_message(job, resumed))
         monitor.start()
         result = train(spec, out_dir, sink=sink, should_stop=monitor.should_stop)
     except Exception as error:
@@ -85,6 +85,12 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
     if result.stopped and SHUTDOWN.is_set():
         return _requeue(settings, claim, celery, result.steps)
     return _finish(settings, claim, JobStatus.succeeded, f"trained {result.steps} steps", result)
+
+
+def _resume_message(job: Job, step: int) -> str:
+    if job.forked_at_step == step and job.attempts == 1:  # the checkpoint the API wrote for the fork
+        return f"started from the checkpoint of job {job.parent_id or '(deleted)'} at step {step} (a fork)"
+    return f"resumed from checkpoint at step {step}"
 
 
 def thinner_for(spec: TrainSpec, max_points: int, start_step: int = 0) -> Thinner:

@@ -1,16 +1,15 @@
-"""`/api/jobs`: submit, list, inspect, cancel, retry, delete."""
+"""`/api/jobs`: submit, list, inspect, cancel, retry, extend, fork, delete."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import schemas
+from app import lineage, schemas
 from app.auth import UserDep
 from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.models import FINISHED, Job, JobStatus, JobTag
@@ -25,6 +24,7 @@ from app.services import (
     new_job,
     request_cancel,
     request_hash,
+    spec_validation_error,
 )
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses(401, 403, 422))
@@ -174,14 +174,61 @@ def retry_job(
         # Validated again: the limits (e.g. RLSERVE_MAX_JOB_MEMORY) may have changed since.
         spec = TrainSpec.from_saved(old.spec)
     except ValidationError as error:
-        errors = error.errors(include_url=False, include_context=False)
-        raise RequestValidationError([{**e, "loc": ("spec", *e["loc"])} for e in errors]) from None
+        raise spec_validation_error(error, "spec") from None
     check_spec(settings, spec)
     job = new_job(
         user, spec, settings, name=old.name, tags=old.tag_names, priority=old.priority, group_id=old.group_id
     )
     add_and_enqueue(session, celery, settings, [job], message=f"retry of {old.id}")
     return job_out(job)
+
+
+@router.post(
+    "/{job_id}/extend",
+    response_model=schemas.Job,
+    responses=error_responses(
+        400, 404, 409, 413, 429, 503, d409="The job is queued or running, or has no checkpoint"
+    ),
+)
+def extend_job(
+    job_id: str,
+    payload: schemas.JobExtend,
+    user: UserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+) -> schemas.Job:
+    """Train a finished or cancelled job on to a larger `total_steps`, from its checkpoint.
+
+    The same job, queued again: its curve goes on after the checkpoint's step, each step
+    once. With `anneal_lr` the schedule runs towards zero at the new total.
+    """
+    job = get_owned_job(session, user, job_id)
+    return job_out(lineage.extend_job(session, celery, settings, job, payload.total_steps))
+
+
+@router.post(
+    "/{job_id}/fork",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Job,
+    responses=error_responses(400, 404, 409, 413, 429, 503, d409="The job has no checkpoint yet"),
+)
+def fork_job(
+    job_id: str,
+    payload: schemas.JobFork,
+    user: UserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+) -> schemas.Job:
+    """A new job that starts from this job's last checkpoint, with some spec fields changed.
+
+    It keeps the parent's weights, optimizer state, environments and step, and links to
+    it (`parent_id`, `forked_at_step`). Fields that the checkpoint depends on (the model,
+    its sizes, the env and its options, seed, num_envs, algo) cannot change: 422 naming them.
+    """
+    parent = get_owned_job(session, user, job_id)
+    return job_out(lineage.fork_job(session, celery, settings, user, parent, payload))
 
 
 @router.delete(

@@ -110,6 +110,8 @@ export const getJob = (id: string) => getJson<Job>(`/api/jobs/${id}`);
 export const cancelJob = (id: string) => sendJson<Job>("POST", `/api/jobs/${id}/cancel`);
 export const retryJob = (id: string) => sendJson<Job>("POST", `/api/jobs/${id}/retry`);
 export const deleteJob = (id: string) => sendJson<null>("DELETE", `/api/jobs/${id}`);
+export const extendJob = (id: string, totalSteps: number) => sendJson<Job>("POST", `/api/jobs/${id}/extend`, { total_steps: totalSteps });
+export const forkJob = (id: string, spec: Record<string, unknown>) => sendJson<Job>("POST", `/api/jobs/${id}/fork`, { spec });
 export const listGroups = (limit = 50) => getJson<Page<Group>>(`/api/groups${query({ limit })}`);
 export const getGroup = (id: string) => getJson<Group>(`/api/groups/${id}`);
 export const getMe = () => getJson<{ user: string; token_name: string }>("/api/me");

@@ -18,6 +18,8 @@ export interface LineSpec {
   width?: number;
   /** A band edge: drawn only as the fill of a band, never as a line. */
   edge?: boolean;
+  /** Mark each point too: for sparse series (evaluations), whose single point has no line. */
+  points?: boolean;
 }
 
 export interface ChartOptions {
@@ -51,7 +53,7 @@ export class LineChart {
           label: line.label,
           stroke: line.edge ? "transparent" : line.color,
           width: line.edge ? 0 : (line.width ?? 1.5),
-          points: { show: false },
+          points: line.points ? { show: true, size: 7, fill: line.color } : { show: false },
           spanGaps: true,
           value: (_u, v) => compact(v),
         }),

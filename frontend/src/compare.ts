@@ -1,5 +1,6 @@
 // Several runs of a comparison: grouped by variant, x in steps or seconds, final scores.
 
+import { forkLabel } from "./lineage";
 import { resample } from "./stats";
 import type { Job, Series } from "./types";
 
@@ -7,6 +8,8 @@ export interface Run {
   job: Job;
   xs: number[];
   ys: number[];
+  /** Leading points that are a fork's parent's (lineage.ts branchFrom): smoothed, not drawn but the last. */
+  lead?: number;
 }
 
 export interface Variant {
@@ -17,10 +20,18 @@ export interface Variant {
 /** Spec fields that differ between runs of one variant without changing what it learns. */
 const RUN_ONLY = new Set(["seed", "device", "torch_threads", "total_steps", "checkpoint_interval"]);
 
-/** Group runs whose specs are equal but for the seed; label each group by what sets it apart. */
+/**
+ * Group runs whose specs are equal but for the seed; label each group by what sets it apart.
+ * Forks group only with forks made at the same step, and say so (whose, and where).
+ */
 export function groupVariants(runs: Run[]): Variant[] {
   const keyOf = (run: Run) =>
-    JSON.stringify(Object.entries(run.job.spec).filter(([k]) => !RUN_ONLY.has(k)).sort(([a], [b]) => a.localeCompare(b)));
+    JSON.stringify([
+      run.job.forked_at_step ?? null,
+      ...Object.entries(run.job.spec)
+        .filter(([k]) => !RUN_ONLY.has(k))
+        .sort(([a], [b]) => a.localeCompare(b)),
+    ]);
   const groups = new Map<string, Run[]>();
   for (const run of runs) groups.set(keyOf(run), [...(groups.get(keyOf(run)) ?? []), run]);
   const specs = [...groups.values()].map((g) => g[0].job.spec);
@@ -30,7 +41,9 @@ export function groupVariants(runs: Run[]): Variant[] {
   return [...groups.values()].map((group) => {
     const spec = group[0].job.spec;
     const parts = differing.map((k) => (k === "model" || k === "algo" || k === "env_id" ? String(spec[k]) : `${k}=${spec[k]}`));
-    return { label: parts.join(" ") || String(spec.model), runs: group };
+    const fork = forkLabel(group.map((run) => run.job));
+    const label = parts.join(" ") || String(spec.model);
+    return { label: fork ? `${label} (${fork})` : label, runs: group };
   });
 }
 
@@ -40,12 +53,13 @@ export function toWallTime(steps: number[], wall: Series | undefined): number[] 
   return resample(wall.steps, wall.values, steps);
 }
 
-/** Each run's mean over its last 10% of points (runs without points left out). */
+/** Each run's mean over its last 10% of its own points (a fork's, not its parent's); runs without any left out. */
 export function finalValues(variant: Variant): number[] {
   return variant.runs
-    .filter((r) => r.ys.length > 0)
-    .map((r) => {
-      const tail = r.ys.slice(Math.floor(r.ys.length * 0.9));
+    .map((r) => r.ys.slice(r.lead ?? 0))
+    .filter((ys) => ys.length > 0)
+    .map((ys) => {
+      const tail = ys.slice(Math.floor(ys.length * 0.9));
       return tail.reduce((a, b) => a + b, 0) / tail.length;
     });
 }

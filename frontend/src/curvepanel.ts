@@ -8,7 +8,7 @@
 
 import { BAND_KINDS, BAND_LABEL, CENTER_NAME, computeBands, type BandKind } from "./bands";
 import { LineChart, PALETTE, withAlpha, type LineSpec } from "./charts";
-import { gridPoints, resampleCurves, type CurveGroup } from "./curvedata";
+import { gridPoints, hasOwnPoints, resampleCurves, type CurveGroup } from "./curvedata";
 import { h, render } from "./dom";
 import { minMaxBand, type Band } from "./stats";
 
@@ -118,7 +118,7 @@ function meanOnly(runs: number[][]): Band {
   return { center, lower: center, upper: center, n };
 }
 
-const seedsWithData = (group: CurveGroup) => group.runs.filter((r) => r.ys.length > 0).length;
+const seedsWithData = (group: CurveGroup) => group.runs.filter(hasOwnPoints).length;
 
 function legendItem(group: CurveGroup, color: string, band: BandKind | null): HTMLElement {
   const n = seedsWithData(group);

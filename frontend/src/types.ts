@@ -54,6 +54,10 @@ export interface Job {
   progress: number;
   eta_seconds: number | null;
   resumed_from_step: number | null;
+  /** The job this one was forked from (null once that job is deleted). */
+  parent_id: string | null;
+  /** The step of the parent's checkpoint a fork started from. */
+  forked_at_step: number | null;
   latest_metrics: Record<string, number> | null;
   points_written: number;
   mean_return: number | null;

@@ -1,4 +1,5 @@
-"""The rlserve command: token create|list|revoke, submit --wait --download, up (port, token, logs, stop)."""
+"""The rlserve command: token create|list|revoke, submit --wait --download, extend, fork, up (port, token,
+logs, stop)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,28 @@ def test_submit_wait_download(stack: Stack, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**TINY_SPEC, "total_steps": -5}))
     result = _run(["submit", str(bad)], env)
+    assert result.returncode == 1 and "total_steps" in result.stderr
+
+
+def test_extend_and_fork_from_the_command_line(stack: Stack) -> None:
+    job = stack.submit(algo="a2c", total_steps=400)  # 200 steps per update: ends exactly at its total
+    assert stack.wait_finished(job["id"])["status"] == "succeeded"
+    env = {**os.environ, "RLSERVE_URL": stack.url, "RLSERVE_TOKEN": stack.token}
+
+    result = _run(["extend", job["id"], "--total-steps", "800", "--wait"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"job {job['id']} succeeded at step 800" in result.stdout
+
+    result = _run(["fork", job["id"], "learning_rate=2e-3", "total_steps=1200", "--name", "faster"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"forked from {job['id']} at step 800" in result.stdout
+    child_id = re.search(r"job (\w+) queued", result.stdout).group(1)  # type: ignore[union-attr]
+    child = stack.wait_finished(child_id)
+    assert child["spec"]["learning_rate"] == 2e-3 and child["name"] == "faster" and child["step"] == 1200
+
+    result = _run(["fork", job["id"], "hidden_size=8", "total_steps=1200"], env)
+    assert result.returncode == 1 and "spec.hidden_size" in result.stderr
+    result = _run(["extend", job["id"], "--total-steps", "800"], env)
     assert result.returncode == 1 and "total_steps" in result.stderr
 
 

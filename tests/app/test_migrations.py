@@ -1,4 +1,5 @@
-"""Migrations keep the rows: 0003 drops `artifacts.relpath`, 0004 adds studies and job scores."""
+"""Migrations on SQLite and PostgreSQL keep the rows: 0003 drops `artifacts.relpath`, 0004 adds studies
+and job scores, 0005 job lineage."""
 
 from __future__ import annotations
 
@@ -111,5 +112,61 @@ def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(backend: str, t
         assert "studies" not in set(inspect(get_engine(url)).get_table_names())
         with session_scope(url) as session:
             assert session.execute(text("SELECT mean_return FROM jobs")).scalar_one() == 42.5
+    finally:
+        drop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migration_0005_adds_job_lineage_and_keeps_every_row(backend: str, tmp_path: Path) -> None:
+    if backend == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'old.db'}", lambda: None
+    else:
+        url, drop = _create_pg_database()
+    job = (
+        "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
+        " attempts, created_at, last_step, points_written{extra})"
+        " VALUES (:id, 1, 0, '{{}}', 'succeeded', 'cpu', false, 1, :t, 10, 1{values})"
+    )
+    try:
+        upgrade(url, "0004")
+        now = utcnow()
+        with session_scope(url) as session:
+            session.execute(
+                text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now}
+            )
+            session.execute(text(job.format(extra="", values="")), {"id": "p1", "t": now})
+            session.execute(
+                text(
+                    'INSERT INTO metric_points (job_id, step, "values", created_at)'
+                    " VALUES ('p1', 10, '{}', :t)"
+                ),
+                {"t": now},
+            )
+        upgrade(url)
+        get_engine(url).dispose()
+        columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+        assert {"parent_id", "forked_at_step"} <= columns
+        with session_scope(url) as session:
+            # Copying the table (SQLite) cascaded nothing: the old job's points are all there.
+            assert session.execute(text("SELECT job_id, step FROM metric_points")).all() == [("p1", 10)]
+            session.execute(
+                text(job.format(extra=", parent_id, forked_at_step", values=", 'p1', 10")),
+                {"id": "c1", "t": now},
+            )
+        with session_scope(url) as session:
+            session.execute(text("DELETE FROM metric_points WHERE job_id = 'p1'"))
+            session.execute(text("DELETE FROM jobs WHERE id = 'p1'"))
+        with session_scope(url) as session:
+            # The fork outlives its parent, keeping the step it started from.
+            row = session.execute(text("SELECT id, parent_id, forked_at_step FROM jobs")).one()
+        assert tuple(row) == ("c1", None, 10)
+
+        get_engine(url).dispose()
+        _downgrade(url, "0004")
+        get_engine(url).dispose()
+        columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+        assert not {"parent_id", "forked_at_step"} & columns
+        with session_scope(url) as session:
+            assert session.execute(text("SELECT id FROM jobs")).scalars().all() == ["c1"]
     finally:
         drop()

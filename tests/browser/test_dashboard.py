@@ -193,6 +193,55 @@ def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type:
     assert page.locator("[data-action=retry]").is_enabled()
 
 
+def test_extend_and_fork_from_the_job_page_and_see_the_fork_branch_off(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    page = signed_in
+    with server.client() as client:
+        parent = client.post("/api/jobs", json={"spec": {**TINY, "total_steps": 1280}}).json()
+    succeeded(server, parent["id"])
+    page.goto(f"{server.url}/#/jobs/{parent['id']}")
+    wait_status(page, server, "succeeded")
+    wait_points_above(page, 0)
+    # The default spec evaluated greedily at the end: its return is drawn beside training's.
+    assert "eval (greedy)" in page.locator(".panel.main").text_content()
+    first = int(page.locator(".panel.main .chart").get_attribute("data-points"))
+
+    # Extend: the same job trains on and its curve grows on the same page.
+    page.once("dialog", lambda dialog: dialog.accept("2560"))
+    page.click("[data-action=extend]")
+    page.wait_for_function(f"{BADGE} !== 'succeeded'")
+    wait_status(page, server, "succeeded")
+    wait_points_above(page, first)
+    assert succeeded(server, parent["id"])["step"] == 2560
+
+    # Fork: a new job, linked to its parent, that starts at the parent's step.
+    page.once("dialog", lambda dialog: dialog.accept("learning_rate=0.001 total_steps=3840"))
+    page.click("[data-action=fork]")
+    page.wait_for_function(f"!location.hash.endsWith('{parent['id']}')")
+    child_id = page.url.rsplit("/", 1)[1]
+    link = page.get_by_test_id("parent-link")
+    assert link.get_attribute("href") == f"#/jobs/{parent['id']}"
+    assert "at step 2560" in page.locator(".meta").text_content()
+    wait_status(page, server, "succeeded")
+    child = succeeded(server, child_id)
+    lineage = (child["parent_id"], child["forked_at_step"], child["spec"]["learning_rate"])
+    assert lineage == (parent["id"], 2560, 0.001)
+
+    # Compared with its parent, the fork is its own variant and says whose branch it is.
+    page.click("text=compare with it")
+    legend = page.get_by_test_id("legend")
+    legend.get_by_text(f"fork of {parent['id'][:8]} at 2560").wait_for()
+    assert legend.locator("li").count() == 2
+    # Drawn as a branch: the fork's curve starts on the parent's, at a grid point of its own.
+    data = page.evaluate("document.querySelector('.panel.main .chart').curveData")
+    (base,) = [c for c in data["curves"] if "fork of" not in c["label"]]
+    (fork,) = [c for c in data["curves"] if "fork of" in c["label"]]
+    start = next(i for i, v in enumerate(fork["center"]) if v is not None)
+    assert 0 < start < len(data["grid"]) - 1
+    assert data["grid"][start] <= 2560
+    assert base["center"][start] == pytest.approx(fork["center"][start], rel=1e-5)
+    assert all(v is None for v in base["center"][start + 1 :])  # the parent stops where the fork goes on
+
+
 def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     shots = tmp_path  # the README's screenshots come from docs/screenshots.py

@@ -34,6 +34,15 @@ class RecordingSink:
         return [m[key] for _, m in self.points if key in m]
 
 
+def assert_same_points(got: RecordingSink, expected: RecordingSink, ignore: tuple[str, ...] = ()) -> None:
+    """Same steps and, up to float noise, the same metrics, except the timings (and `ignore`'s prefixes)."""
+    assert [step for step, _ in got.points] == [step for step, _ in expected.points]
+    left_out = ("perf/", *ignore)
+    for (step, a), (_, b) in zip(got.points, expected.points, strict=True):
+        a, b = ({k: v for k, v in m.items() if not k.startswith(left_out)} for m in (a, b))
+        assert a == pytest.approx(b, abs=1e-6), f"step {step}"
+
+
 @pytest.fixture
 def sink() -> RecordingSink:
     return RecordingSink()

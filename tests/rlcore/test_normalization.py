@@ -238,7 +238,7 @@ def test_training_with_normalisation_replays_the_log_probs_it_acted_with(
 
 
 def test_a_normalised_reinforce_run_resumes_exactly(make_spec, sink, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.rlcore.test_training import assert_same_points
+    from tests.rlcore.conftest import assert_same_points
 
     spec = make_spec(
         algo="reinforce",

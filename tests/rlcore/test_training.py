@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from rlcore.run import Run, SpecMismatchError
 from rlcore.trainer import train
-from tests.rlcore.conftest import RecordingSink
+from tests.rlcore.conftest import RecordingSink, assert_same_points
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
@@ -35,14 +35,6 @@ def test_update_replays_the_log_probs_it_acted_with(algo, model, make_spec, sink
     # REINFORCE updates once enough whole episodes have ended, so it may update less often.
     assert len(errors) == 4 if algo != "reinforce" else len(errors) >= 2
     assert max(errors) < 1e-5
-
-
-def assert_same_points(got: RecordingSink, expected: RecordingSink) -> None:
-    """Same steps and, up to float noise, the same metrics, except the timings."""
-    assert [step for step, _ in got.points] == [step for step, _ in expected.points]
-    for (step, a), (_, b) in zip(got.points, expected.points, strict=True):
-        a, b = ({k: v for k, v in m.items() if not k.startswith("perf/")} for m in (a, b))
-        assert a == pytest.approx(b, abs=1e-6), f"step {step}"
 
 
 @pytest.mark.parametrize(
@@ -70,6 +62,7 @@ def test_resume_continues_exactly(device, make_spec, sink, tmp_path: Path) -> No
         total_steps=4 * 32 * 6,
         eval_interval=256,
         eval_episodes=2,
+        eval_deterministic=False,  # sampled: the evaluation generator must resume too
     )
     straight_sink = RecordingSink()
     train(spec, tmp_path / "straight", sink=straight_sink)
@@ -104,6 +97,7 @@ def test_pong_trains_checkpoints_resumes_exactly_and_exports(make_spec, sink, tm
         minibatches=2,
         epochs=1,
         total_steps=2 * 32 * 4,
+        eval_episodes=0,  # ten whole games of Pong at the end would take five times this test
     )
     straight_sink = RecordingSink()
     train(spec, tmp_path / "straight", sink=straight_sink)

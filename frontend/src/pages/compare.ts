@@ -1,5 +1,7 @@
 // Compare page: a group (or selected jobs) on one chart; per variant its seeds drawn faintly,
 // their mean (or IQM) and a band (curvepanel.ts); x axis env steps or wall time; smoothing.
+// A fork shown with its parent is drawn as a branch that leaves the parent's curve at its
+// fork step.
 // Live: GET /api/events (?group=) pushes job changes and new-point notices; the page then
 // fetches the metrics of the jobs that changed, at most once per METRICS_THROTTLE_MS.
 
@@ -11,6 +13,7 @@ import type { CurveGroup } from "../curvedata";
 import { bandSelect, CurvePanel } from "../curvepanel";
 import { h, render } from "../dom";
 import { dateTime } from "../format";
+import { branchFrom } from "../lineage";
 import { href, replaceParams, type Route } from "../router";
 import { intervalText } from "../studyview";
 import { METRIC, type Job, type MetricsOut } from "../types";
@@ -76,9 +79,12 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   function runs(): Run[] {
     return jobs.map((job) => {
       const m = metrics.get(job.id);
-      const s = m?.series[settings.metric] ?? { steps: [], values: [] };
-      const xs = settings.x === "wall" ? toWallTime(s.steps, m?.series[METRIC.wallTime]) : s.steps;
-      return { job, xs, ys: s.values };
+      // A fork shown with its parent branches off the parent's curve where it was forked.
+      const parent = job.parent_id ? metrics.get(job.parent_id) : undefined;
+      const joined = (key: string) => branchFrom(m?.series[key] ?? { steps: [], values: [] }, parent?.series[key], job.forked_at_step);
+      const { series: s, lead } = joined(settings.metric);
+      const xs = settings.x === "wall" ? toWallTime(s.steps, joined(METRIC.wallTime).series) : s.steps;
+      return { job, xs, ys: s.values, lead };
     });
   }
 
@@ -185,9 +191,9 @@ function buildControls(settings: Settings, changed: () => void): HTMLElement {
   );
 }
 
-/** A variant as the curve panel draws it: its runs named by seed. */
+/** A variant as the curve panel draws it: its runs named by seed, a fork's with its parent's lead. */
 function curveGroup(variant: Variant): CurveGroup {
-  return { label: variant.label, runs: variant.runs.map((r) => ({ name: `seed ${r.job.spec.seed}`, xs: r.xs, ys: r.ys })) };
+  return { label: variant.label, runs: variant.runs.map((r) => ({ name: `seed ${r.job.spec.seed}`, xs: r.xs, ys: r.ys, lead: r.lead })) };
 }
 
 function summaryTable(variants: Variant[], metric: string, kind: BandKind): HTMLElement {

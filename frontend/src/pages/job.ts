@@ -1,10 +1,12 @@
-// One job: live reward curve over SSE, panels for losses/entropy/SPS, spec, history, actions.
+// One job: live reward curve (with its evaluations) over SSE, panels for losses/entropy/SPS,
+// spec, history, lineage (the job it was forked from), actions (extend, fork, ...).
 
-import { ApiError, cancelJob, deleteJob, download, getJob, getMetrics, retryJob } from "../api";
+import { ApiError, cancelJob, deleteJob, download, extendJob, forkJob, getJob, getMetrics, retryJob } from "../api";
 import { LineChart, PALETTE, type LineSpec } from "../charts";
 import { h, render } from "../dom";
 import { compact, dateTime, duration } from "../format";
-import { navigate, type Route } from "../router";
+import { parseAssignments } from "../lineage";
+import { href, navigate, type Route } from "../router";
 import { align, appendPoints } from "../series";
 import { openStream } from "../sse";
 import { METRIC, type Job, type MetricsEventData, type SeriesByKey, type StatusEventData } from "../types";
@@ -20,6 +22,7 @@ interface Panel {
 }
 
 const PANELS: Panel[] = [
+  // Evaluations are a few points (at their cadence and the end): drawn as marks too.
   { title: "Episode return", keys: [METRIC.return, METRIC.evalReturn], labels: ["train", "eval"], main: true },
   { title: "Losses", keys: [METRIC.policyLoss, METRIC.valueLoss], labels: ["policy", "value"] },
   { title: "Entropy", keys: [METRIC.entropy], labels: ["entropy"] },
@@ -39,6 +42,7 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
   const details = h("div", { class: "job-details" });
   const chartsEl = h("div", { class: "charts" });
   let job: Job | null = null;
+  let lastStep: number | null = null; // of the points held: the stream goes on after it
   let frame = 0;
   let closeStream: (() => void) | null = null;
   let stopped = false;
@@ -62,6 +66,17 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
     try {
       if (action === "cancel") showJob(await cancelJob(job.id));
       else if (action === "retry") navigate(`/jobs/${(await retryJob(job.id)).id}`);
+      else if (action === "extend") {
+        const answer = window.prompt(`Train on to how many env steps? It has ${job.total_steps.toLocaleString()} now.`, String(job.total_steps * 2));
+        if (!answer) return;
+        showJob(await extendJob(job.id, Number(answer.replace(/[_,\s]/g, ""))));
+        closeStream?.();
+        follow(lastStep); // the same curve goes on
+      } else if (action === "fork") {
+        const answer = window.prompt("Spec fields to change, e.g. learning_rate=0.0003 ent_coef=0.01 total_steps=200000");
+        if (answer === null) return;
+        navigate(`/jobs/${(await forkJob(job.id, parseAssignments(answer))).id}`);
+      }
       else if (action === "delete") {
         if (!window.confirm("Delete this job, its metrics and its policy files?")) return;
         await deleteJob(job.id);
@@ -83,8 +98,9 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
   }
 
   function onPoints(data: MetricsEventData): void {
-    if (!appendPoints(series, data.points, KEYS)) return;
     const last = data.points[data.points.length - 1];
+    if (last) lastStep = Math.max(lastStep ?? last.step, last.step);
+    if (!appendPoints(series, data.points, KEYS)) return;
     if (job && last && job.status === "running") {
       // Keep progress and ETA moving between status events.
       const sps = last.metrics[METRIC.sps];
@@ -128,15 +144,23 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
     if (stopped) return;
     render(root, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Jobs"), " / ", shortId(id)), header, notice, chartsEl, details);
     showJob(first);
-    // Eval returns exist only when the spec asks for evaluations.
-    const panels = PANELS.map((p) => (p.main && !first.spec.eval_interval ? { ...p, keys: p.keys.slice(0, 1), labels: p.labels.slice(0, 1) } : p));
+    // Eval returns exist unless the spec turned evaluations off (every spec evaluates at its end).
+    const evaluated = first.spec.eval_episodes !== 0;
+    const evalLabel = first.spec.eval_deterministic === true ? "eval (greedy)" : "eval (sampled)";
+    const panels = PANELS.map((p) =>
+      !p.main ? p : evaluated ? { ...p, labels: [p.labels[0], evalLabel] } : { ...p, keys: p.keys.slice(0, 1), labels: p.labels.slice(0, 1) },
+    );
     for (const panel of panels) {
       const el = h("div", { class: "chart" });
       chartsEl.append(h("section", { class: panel.main ? "panel main" : "panel" }, h("h2", null, panel.title), el));
-      const lines: LineSpec[] = panel.labels.map((label, i) => ({ label, color: PALETTE[i], width: panel.main ? 2 : 1.5 }));
+      const lines: LineSpec[] = panel.labels.map((label, i) => ({
+        label,
+        color: PALETTE[i],
+        width: panel.main ? 2 : 1.5,
+        points: panel.keys[i] === METRIC.evalReturn,
+      }));
       charts.push({ panel, chart: new LineChart(el, { xLabel: "env steps", lines, height: panel.main ? 300 : 180 }) });
     }
-    let lastStep: number | null = null;
     try {
       const metrics = await getMetrics(id, KEYS, MAX_POINTS);
       Object.assign(series, metrics.series);
@@ -159,7 +183,7 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
   };
 }
 
-type Action = "cancel" | "retry" | "delete" | "onnx" | "safetensors" | "csv";
+type Action = "cancel" | "retry" | "extend" | "fork" | "delete" | "onnx" | "safetensors" | "csv";
 
 /** Title, numbers and buttons; the buttons are rebuilt only when what they depend on changes. */
 function renderHeader(el: HTMLElement, job: Job, live: HTMLElement, act: (action: Action) => void): void {
@@ -173,6 +197,7 @@ function renderHeader(el: HTMLElement, job: Job, live: HTMLElement, act: (action
     meta,
     [job.spec.algo, job.spec.model, job.spec.env_id, `seed ${job.spec.seed}`].join(" · "),
     job.group_id ? [" · ", h("a", { href: `#/compare?group=${job.group_id}` }, "compare its group")] : null,
+    lineage(job),
   );
   // A finished job has its mean over the last 100 episodes (what "best" is judged on too);
   // a running one shows its latest point.
@@ -184,7 +209,8 @@ function renderHeader(el: HTMLElement, job: Job, live: HTMLElement, act: (action
     h("div", { class: "stat" }, h("span", { class: "label" }, "Mean return"), h("span", { "data-testid": "latest-return" }, compact(ret))),
     h("div", { class: "stat" }, h("span", { class: "label" }, "Best return"), compact(job.best_return)),
   );
-  const key = [job.status, job.cancel_requested, job.has_policy, job.points_written > 0].join();
+  const checkpointed = job.artifacts.some((a) => a.kind === "checkpoint");
+  const key = [job.status, job.cancel_requested, job.has_policy, job.points_written > 0, checkpointed].join();
   if (actions.dataset.key !== key) {
     actions.dataset.key = key;
     const button = (action: Action, label: string, enabled: boolean, extra = "") =>
@@ -193,6 +219,9 @@ function renderHeader(el: HTMLElement, job: Job, live: HTMLElement, act: (action
       actions,
       button("cancel", job.cancel_requested && !finished ? "Cancelling…" : "Cancel", !finished && !job.cancel_requested, "danger"),
       button("retry", "Retry", finished),
+      button("extend", "Extend…", finished && checkpointed),
+      // A running job's checkpoint is on disk before it is listed: the API says if there is none.
+      button("fork", "Fork…", job.status === "running" || checkpointed),
       button("onnx", "Download ONNX", job.has_policy),
       button("safetensors", "Download safetensors", job.has_policy),
       button("csv", "Metrics CSV", job.points_written > 0),
@@ -200,6 +229,19 @@ function renderHeader(el: HTMLElement, job: Job, live: HTMLElement, act: (action
     );
   }
   render(error, job.error ? h("div", { class: "error-box", role: "alert" }, h("strong", null, "Error"), h("pre", null, job.error)) : null);
+}
+
+/** " · forked from 1a2b3c4d at step 50k · compare with it", for a fork. */
+function lineage(job: Job): (string | HTMLElement)[] | null {
+  if (job.forked_at_step === null) return null;
+  const at = `at step ${compact(job.forked_at_step)}`;
+  if (!job.parent_id) return [` · forked ${at} from a job since deleted`];
+  return [
+    " · forked from ",
+    h("a", { href: `#/jobs/${job.parent_id}`, "data-testid": "parent-link" }, shortId(job.parent_id)),
+    ` ${at} · `,
+    h("a", { href: href("/compare", { jobs: `${job.parent_id},${job.id}` }) }, "compare with it"),
+  ];
 }
 
 function renderDetails(el: HTMLElement, job: Job): void {
@@ -215,6 +257,7 @@ function renderDetails(el: HTMLElement, job: Job): void {
     ["finished", dateTime(job.finished_at)],
     ["ETA", job.status === "running" ? duration(job.eta_seconds) : "–"],
     ["resumed from step", job.resumed_from_step === null ? "–" : compact(job.resumed_from_step)],
+    ["forked from", job.forked_at_step === null ? "–" : `${job.parent_id ?? "(deleted)"} at step ${compact(job.forked_at_step)}`],
     ["tags", job.tags.join(", ") || "–"],
   ];
   const table = (rows: [string, unknown][]) =>
