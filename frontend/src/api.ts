@@ -75,11 +75,11 @@ export function parseValidationErrors(body: unknown): FieldError[] {
   });
 }
 
-async function getJson<T>(path: string): Promise<T> {
+export async function getJson<T>(path: string): Promise<T> {
   return (await apiFetch(path)).json() as Promise<T>;
 }
 
-async function sendJson<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function sendJson<T>(method: string, path: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method };
   if (body !== undefined) {
     init.body = JSON.stringify(body);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { curves, finalScore, groupVariants, toWallTime, type Run } from "./compare";
+import { finalValues, groupVariants, toWallTime, type Run } from "./compare";
 import type { Job } from "./types";
 
 function run(model: string, seed: number, xs: number[], ys: number[]): Run {
@@ -17,24 +17,11 @@ describe("groupVariants", () => {
   });
 });
 
-describe("curves", () => {
-  it("averages runs with different step grids on one grid", () => {
-    const variants = groupVariants([run("mlp", 0, [0, 10], [0, 10]), run("mlp", 1, [0, 5, 10], [2, 7, 12])]);
-    const { grid, curves: out } = curves(variants, "minmax", 0, 3);
-    expect(grid).toEqual([0, 5, 10]);
-    expect(out[0].band.mean).toEqual([1, 6, 11]);
-    expect(out[0].band.lo).toEqual([0, 5, 10]);
-    expect(out[0].band.hi).toEqual([2, 7, 12]);
-  });
-});
-
-describe("finalScore and toWallTime", () => {
-  it("gives the mean of the final returns with a t half-width", () => {
-    const variant = groupVariants([run("mlp", 0, [1], [1]), run("mlp", 1, [1], [2]), run("mlp", 2, [1], [3])])[0];
-    const score = finalScore(variant)!;
-    expect(score.n).toBe(3);
-    expect(score.mean).toBeCloseTo(2);
-    expect(score.halfWidth).toBeCloseTo(4.303 / Math.sqrt(3), 3);
+describe("finalValues and toWallTime", () => {
+  it("gives each run's mean over its last 10% of points", () => {
+    const ys = Array.from({ length: 20 }, (_, i) => i);
+    const variant = groupVariants([run("mlp", 0, ys, ys), run("mlp", 1, [1], [2]), run("mlp", 2, [], [])])[0];
+    expect(finalValues(variant)).toEqual([18.5, 2]);
   });
 
   it("maps steps to seconds through the wall-time series", () => {

@@ -1,4 +1,4 @@
-// Follow GET /api/events (all the user's jobs, or one group's): job snapshots and new-point
+// Follow GET /api/events (all the user's jobs, one group's or one study's): job snapshots and new-point
 // notices pushed by the server. While the stream is down, `onFallback` runs every
 // FALLBACK_MS so the page still catches up slowly; it stops when the stream is back.
 
@@ -17,7 +17,10 @@ export interface JobStreamHandlers {
   onLive?: (live: boolean) => void;
 }
 
-export function followJobs(group: string | null, handlers: JobStreamHandlers): () => void {
+/** Whose jobs a stream follows: a group id (or null: all), or `{ study }`. */
+export type StreamScope = string | null | { study: string };
+
+export function followJobs(scope: StreamScope, handlers: JobStreamHandlers): () => void {
   let fallback = 0;
   const startFallback = () => {
     if (fallback) return;
@@ -28,7 +31,12 @@ export function followJobs(group: string | null, handlers: JobStreamHandlers): (
     window.clearInterval(fallback);
     fallback = 0;
   };
-  const path = group ? `/api/events?group=${encodeURIComponent(group)}` : "/api/events";
+  const path =
+    scope === null || scope === ""
+      ? "/api/events"
+      : typeof scope === "string"
+        ? `/api/events?group=${encodeURIComponent(scope)}`
+        : `/api/events?study=${encodeURIComponent(scope.study)}`;
   const close = openStream(path, {
     onState: (connected) => {
       handlers.onLive?.(connected);

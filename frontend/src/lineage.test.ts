@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { curves, finalScore, groupVariants, type Run } from "./compare";
+import { finalValues, groupVariants, type Run, type Variant } from "./compare";
+import { resampleCurves, type CurveGroup } from "./curvedata";
 import { branchFrom, forkLabel, parseAssignments } from "./lineage";
 import type { Job } from "./types";
 
@@ -55,12 +56,15 @@ describe("forks on the compare page", () => {
     const parent = { ...run(job("aaaaaaaa11")), xs: [0, 10, 20], ys: [0, 10, 20] };
     const { series, lead } = branchFrom({ steps: [25, 30], values: [100, 100] }, { steps: parent.xs, values: parent.ys }, 20);
     const fork = { job: job("bbbbbbbb22", { parent_id: "aaaaaaaa11", forked_at_step: 20 }), xs: series.steps, ys: series.values, lead };
-    const { grid, curves: out } = curves(groupVariants([parent, fork]), "minmax", 0.5, 3);
-    expect(grid).toEqual([0, 15, 20, 30]); // the fork step joins the grid
-    const [p, f] = out.map((c) => c.band.mean);
-    expect(f[0]).toBeNull();
-    expect(f[2]).toBeCloseTo(p[2] as number); // the curves meet at the fork
-    expect(p[3]).toBeNull();
-    expect(finalScore(groupVariants([fork])[0])!.mean).toBe(100); // scored on its own points
+    const asGroup = (v: Variant): CurveGroup => ({ label: v.label, runs: v.runs.map((r) => ({ name: r.job.id, xs: r.xs, ys: r.ys, lead: r.lead })) });
+    const { grid, runs } = resampleCurves(groupVariants([parent, fork]).map(asGroup), 0.5, 4);
+    expect(grid).toEqual([0, 15, 20, 30]); // the fork step joins the grid, within the points asked for
+    const [[p], [f]] = runs;
+    expect(f[0]).toBeNaN();
+    expect(f[1]).toBeNaN(); // the parent's lead is not drawn as the fork's
+    expect(f[2]).toBeCloseTo(p[2]); // the curves meet at the fork
+    expect(f[3]).toBeGreaterThan(p[2]);
+    expect(p[3]).toBeNaN();
+    expect(finalValues(groupVariants([fork])[0])).toEqual([100]); // scored on its own points
   });
 });

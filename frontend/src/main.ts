@@ -6,6 +6,8 @@ import { jobPage } from "./pages/job";
 import { jobsPage } from "./pages/jobs";
 import { loginPage } from "./pages/login";
 import { notFoundPage } from "./pages/notfound";
+import { studiesPage } from "./pages/studies";
+import { studyPage } from "./pages/study";
 import { submitPage } from "./pages/submit";
 import { currentRoute, type Page } from "./router";
 
@@ -14,6 +16,8 @@ const PAGES: Record<string, { page: Page; nav: string }> = {
   "/submit": { page: submitPage, nav: "submit" },
   "/jobs/:id": { page: jobPage, nav: "jobs" },
   "/compare": { page: comparePage, nav: "compare" },
+  "/studies": { page: studiesPage, nav: "studies" },
+  "/studies/:id": { page: studyPage, nav: "studies" },
 };
 
 const root = document.getElementById("app") as HTMLElement;

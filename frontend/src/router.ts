@@ -6,15 +6,15 @@ export type Page = (root: HTMLElement, route: Route) => (() => void) | void;
 export interface Route {
   path: string;
   params: URLSearchParams;
-  /** The :id of /jobs/:id, when the path has one. */
+  /** The :id of /jobs/:id or /studies/:id, when the path has one. */
   id: string | null;
 }
 
 export function currentRoute(): Route {
   const hash = window.location.hash.replace(/^#/, "") || "/";
   const [path, search = ""] = hash.split("?", 2);
-  const match = /^\/jobs\/([\w-]+)$/.exec(path);
-  return { path: match ? "/jobs/:id" : path, params: new URLSearchParams(search), id: match ? match[1] : null };
+  const match = /^\/(jobs|studies)\/([\w-]+)$/.exec(path);
+  return { path: match ? `/${match[1]}/:id` : path, params: new URLSearchParams(search), id: match ? match[2] : null };
 }
 
 export function href(path: string, params: Record<string, string | number | undefined> = {}): string {

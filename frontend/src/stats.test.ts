@@ -1,38 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { band, linspace, resample, smooth, tCritical95 } from "./stats";
+import { linspace, minMaxBand, resample, smooth } from "./stats";
 
-describe("tCritical95", () => {
-  it("matches the table for small df and approaches z for large df", () => {
-    expect(tCritical95(1)).toBeCloseTo(12.706, 3);
-    expect(tCritical95(2)).toBeCloseTo(4.303, 3);
-    expect(tCritical95(4)).toBeCloseTo(2.776, 3);
-    expect(tCritical95(30)).toBeCloseTo(2.042, 3);
-    expect(tCritical95(60)).toBeCloseTo(2.0, 2);
-    expect(tCritical95(1e6)).toBeCloseTo(1.96, 2);
-  });
-});
-
-describe("band", () => {
-  it("gives mean +- t * s / sqrt(n) for three seeds", () => {
-    const b = band([[1], [2], [3]], "t95");
-    // mean 2, s = 1, half-width = 4.303 / sqrt(3)
-    expect(b.mean[0]).toBeCloseTo(2);
-    expect(b.hi[0]! - 2).toBeCloseTo(4.303 / Math.sqrt(3), 3);
-    expect(2 - b.lo[0]!).toBeCloseTo(4.303 / Math.sqrt(3), 3);
-  });
-
-  it("gives min and max, skips missing runs, and nulls empty points", () => {
-    const b = band(
-      [
-        [1, NaN, NaN],
-        [5, 2, NaN],
-        [3, 4, NaN],
-      ],
-      "minmax",
-    );
-    expect([b.lo[0], b.mean[0], b.hi[0]]).toEqual([1, 3, 5]);
-    expect([b.lo[1], b.mean[1], b.hi[1]]).toEqual([2, 3, 4]);
-    expect([b.lo[2], b.mean[2], b.hi[2]]).toEqual([null, null, null]);
+describe("minMaxBand", () => {
+  it("gives mean, min and max, skips missing runs, and nulls empty points", () => {
+    const b = minMaxBand([
+      [1, NaN, NaN],
+      [5, 2, NaN],
+      [3, 4, NaN],
+    ]);
+    expect([b.lower[0], b.center[0], b.upper[0]]).toEqual([1, 3, 5]);
+    expect([b.lower[1], b.center[1], b.upper[1]]).toEqual([2, 3, 4]);
+    expect([b.lower[2], b.center[2], b.upper[2]]).toEqual([null, null, null]);
+    expect(b.n).toEqual([3, 2, 0]);
   });
 });
 

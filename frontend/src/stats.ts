@@ -1,17 +1,4 @@
-// Numbers for the charts: smoothing, resampling onto a common grid, seed bands.
-
-/** Two-sided 95% critical values of Student's t for df = 1..30. */
-const T95 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
-  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
-export function tCritical95(df: number): number {
-  if (df < 1) return NaN;
-  if (df <= 30) return T95[Math.floor(df) - 1];
-  const z = 1.959964; // beyond the table: first Cornish-Fisher correction, within 0.002
-  return z + (z ** 3 + z) / (4 * df);
-}
+// Numbers for the charts: smoothing, resampling onto a common grid, the seeds' min-max band.
 
 /** Exponential moving average with TensorBoard's debiasing; weight 0 returns a copy. */
 export function smooth(values: readonly number[], weight: number): number[] {
@@ -58,45 +45,35 @@ export function resample(xs: readonly number[], ys: readonly number[], grid: rea
   return out;
 }
 
-export type BandKind = "t95" | "minmax";
-
+/** Per grid point: a statistic of the runs there, its band, and how many runs have a value. */
 export interface Band {
-  mean: (number | null)[];
-  lo: (number | null)[];
-  hi: (number | null)[];
+  center: (number | null)[];
+  lower: (number | null)[];
+  upper: (number | null)[];
+  n: number[];
 }
 
 /**
- * Mean and band across runs at each grid point. `runs[r][i]` is run r at point i (NaN
- * where run r has no value). The band needs two runs; with one, lo = hi = mean.
+ * Mean and the runs' min and max at each grid point. `runs[r][i]` is run r at point i (NaN
+ * where run r has no value); null where no run has one. Confidence bands come from the API
+ * (`POST /api/stats/bands`, see bands.ts): one implementation, in rlcore.stats.
  */
-export function band(runs: readonly number[][], kind: BandKind): Band {
+export function minMaxBand(runs: readonly number[][]): Band {
   const length = runs[0]?.length ?? 0;
-  const result: Band = { mean: [], lo: [], hi: [] };
+  const result: Band = { center: [], lower: [], upper: [], n: [] };
   for (let i = 0; i < length; i++) {
     const values = runs.map((run) => run[i]).filter(Number.isFinite);
     const n = values.length;
+    result.n.push(n);
     if (n === 0) {
-      result.mean.push(null);
-      result.lo.push(null);
-      result.hi.push(null);
+      result.center.push(null);
+      result.lower.push(null);
+      result.upper.push(null);
       continue;
     }
-    const mean = values.reduce((a, b) => a + b, 0) / n;
-    let lo = mean;
-    let hi = mean;
-    if (kind === "minmax") {
-      lo = Math.min(...values);
-      hi = Math.max(...values);
-    } else if (n >= 2) {
-      const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1);
-      const half = tCritical95(n - 1) * Math.sqrt(variance / n);
-      lo = mean - half;
-      hi = mean + half;
-    }
-    result.mean.push(mean);
-    result.lo.push(lo);
-    result.hi.push(hi);
+    result.center.push(values.reduce((a, b) => a + b, 0) / n);
+    result.lower.push(Math.min(...values));
+    result.upper.push(Math.max(...values));
   }
   return result;
 }

@@ -34,6 +34,7 @@ export interface Job {
   tags: string[];
   priority: number;
   group_id: string | null;
+  study_id: string | null;
   status: JobStatus;
   /** The full TrainSpec with every default filled in. */
   spec: TrainSpec;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 import uuid
@@ -230,6 +231,15 @@ def test_extend_and_fork_from_the_job_page_and_see_the_fork_branch_off(signed_in
     legend = page.get_by_test_id("legend")
     legend.get_by_text(f"fork of {parent['id'][:8]} at 2560").wait_for()
     assert legend.locator("li").count() == 2
+    # Drawn as a branch: the fork's curve starts on the parent's, at a grid point of its own.
+    data = page.evaluate("document.querySelector('.panel.main .chart').curveData")
+    (base,) = [c for c in data["curves"] if "fork of" not in c["label"]]
+    (fork,) = [c for c in data["curves"] if "fork of" in c["label"]]
+    start = next(i for i, v in enumerate(fork["center"]) if v is not None)
+    assert 0 < start < len(data["grid"]) - 1
+    assert data["grid"][start] <= 2560
+    assert base["center"][start] == pytest.approx(fork["center"][start], rel=1e-5)
+    assert all(v is None for v in base["center"][start + 1 :])  # the parent stops where the fork goes on
 
 
 def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -251,18 +261,26 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_
     legend = page.get_by_test_id("legend")
     legend.get_by_text("n=3").first.wait_for()
     assert page.locator("main h1").text_content() == "mlp vs gru"  # the group's name
-    assert legend.locator("li").count() == 2
-    assert "95% t-interval" in legend.text_content()
+    assert legend.locator("li:not(.note)").count() == 2
+    assert "95% bootstrap CI of the mean at each step, clipped" in legend.text_content()
     chart = page.locator(".panel.main .chart")
+    page.wait_for_function("document.querySelector('.panel.main .chart').dataset.band === 'bootstrap'")
     assert chart.get_attribute("data-bands") == "2"
     assert int(chart.get_attribute("data-points")) > 100
+    assert_bands_within_seeds(page, ".panel.main .chart", curves=2, seeds=3)
+    # The final scores' intervals: the same method, from the API.
+    finals = "[...document.querySelectorAll('td[data-score=final]')]"
+    page.wait_for_function(f"{finals}.length === 2 && {finals}.every(td => td.textContent.includes('['))")
+    page.select_option("#c-band", "t95")  # the t-interval, clipped the same way
+    page.wait_for_function("document.querySelector('.panel.main .chart').dataset.band === 't95'")
+    assert_bands_within_seeds(page, ".panel.main .chart", curves=2, seeds=3)
 
     page.select_option("#c-band", "minmax")
     page.wait_for_function("document.querySelector('[data-testid=legend]').textContent.includes('min–max')")
     page.select_option("#c-x", "wall")
     page.wait_for_function("location.hash.includes('x=wall')")
     assert int(chart.get_attribute("data-points")) > 100
-    page.select_option("#c-band", "t95")
+    page.select_option("#c-band", "bootstrap")
     page.select_option("#c-x", "step")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
@@ -273,6 +291,94 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "job.png"), full_page=True)
     assert (shots / "job.png").stat().st_size > 0
+
+
+def assert_bands_within_seeds(page, chart: str, curves: int, seeds: int) -> None:  # type: ignore[no-untyped-def]
+    """The drawn band (the chart's `curveData`) lies within its seeds' min and max at every point."""
+    data = page.evaluate(f"document.querySelector('{chart}').curveData")
+    assert len(data["curves"]) == curves
+    checked = 0
+    for curve in data["curves"]:
+        assert curve["n"] == seeds and len(curve["seeds"]) == seeds
+        for i, (low, center, high) in enumerate(
+            zip(curve["lower"], curve["center"], curve["upper"], strict=True)
+        ):
+            seen = [s[i] for s in curve["seeds"] if s[i] is not None]
+            if not seen:
+                assert low is None and high is None
+                continue
+            assert min(seen) <= low <= high <= max(seen), (i, seen, low, high)
+            ulps = 1e-12 * max(1.0, abs(center))  # a mean of equal values may differ by a rounding
+            assert low - ulps <= center <= high + ulps, (i, seen, low, center, high)
+            checked += 1
+    assert checked > 100
+
+
+def test_study_page_fills_live_and_exports(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A 2 x 2 x 3 study: cells gain scores without a reload, profile and curves drawn, CSV of 12 runs."""
+    page = signed_in
+    body = {
+        "name": "browser study",
+        "spec": {**TINY, "total_steps": 1500},
+        "axes": {"model": ["mlp", "gru"], "ent_coef": [0.0, 0.01]},
+        "seeds": [0, 1, 2],
+    }
+    with server.client() as client:
+        response = client.post("/api/studies", json=body)
+    assert response.status_code == 201, response.text
+    study = response.json()
+    page.click("text=Studies")
+    page.locator(f"tr[data-study='{study['id']}'] a").click()
+    rows = page.locator("table.cells tbody tr[data-cell]")
+    rows.first.wait_for()
+    assert rows.count() == 4
+    headers = page.locator("table.cells thead th").all_text_contents()
+    assert "model" in headers and "ent_coef" in headers
+    page.evaluate("window.__samePage = true")  # gone if the page reloads
+    scored = (
+        "[...document.querySelectorAll('table.cells tr[data-cell]')].filter(r => r.dataset.n === '3').length"
+    )
+    assert page.evaluate(scored) < 4  # the jobs run one at a time: the last cell cannot be done yet
+    page.wait_for_function(f"{scored} === 4", timeout=120_000)
+    page.wait_for_function(
+        "document.querySelector('.page-head .badge')?.dataset.status === 'finished'", timeout=30_000
+    )
+    assert page.evaluate("window.__samePage") is True
+    scores = page.locator("table.cells td[data-score=iqm]").all_text_contents()
+    assert all("[" in s for s in scores), scores
+    assert page.locator("table.cells tr.best").count() == 1  # one env: one best cell
+    assert "CartPole-v0" in page.get_by_test_id("best").text_content()
+
+    # The performance profile: a line per cell (none ticked) at 51 thresholds.
+    profile = page.get_by_test_id("profile").locator(".chart")
+    page.wait_for_function("document.querySelector('[data-testid=profile] .chart').dataset.lines === '4'")
+    assert profile.get_attribute("data-points") == "51"
+    # Curves: every cell of a small study, then only the ticked ones, with bands within the seeds.
+    curves = "[data-testid=curves] .chart"
+    page.wait_for_function(f"document.querySelector('{curves}').curveData?.curves.length === 4")
+    page.locator("table.cells tr[data-cell='0'] input[type=checkbox]").check()
+    page.locator("table.cells tr[data-cell='3'] input[type=checkbox]").check()
+    # Each run's last points arrive a moment after its status: wait for every seed's curve.
+    drawn = f"document.querySelector('{curves}').curveData?.curves"
+    page.wait_for_function(f"{drawn}?.length === 2 && {drawn}.every(c => c.n === 3)")
+    page.wait_for_function("document.querySelector('[data-testid=profile] .chart').dataset.lines === '2'")
+    assert_bands_within_seeds(page, curves, curves=2, seeds=3)
+
+    # Sort by IQM: the best cell first.
+    page.click("button[data-sort=iqm]")
+    assert rows.first.get_attribute("class") == "best"
+
+    with page.expect_download() as info:
+        page.click("[data-action=csv]")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    with path.open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 12
+    assert {(r["model"], r["ent_coef"], r["seed"]) for r in table} == {
+        (m, e, s) for m in ("mlp", "gru") for e in ("0.0", "0.01") for s in ("0", "1", "2")
+    }
+    assert all(r["status"] == "succeeded" and r["final_score"] for r in table)
 
 
 def test_jobs_table_status_is_pushed_not_polled(signed_in, server) -> None:  # type: ignore[no-untyped-def]
@@ -302,7 +408,7 @@ def test_jobs_table_status_is_pushed_not_polled(signed_in, server) -> None:  # t
     assert page.locator(f"tr[data-job='{job['id']}'] .progress-text").text_content().startswith("100%")
 
 
-@pytest.mark.parametrize("path", ["#/", "#/submit", "#/compare"])
+@pytest.mark.parametrize("path", ["#/", "#/submit", "#/compare", "#/studies"])
 def test_phone_width_has_no_horizontal_scroll(signed_in, path: str) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     page.set_viewport_size({"width": 390, "height": 844})

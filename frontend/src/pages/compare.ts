@@ -1,18 +1,21 @@
-// Compare page: a group (or selected jobs) on one chart; per variant the mean over seeds and
-// a 95% t-interval or min-max band; x axis env steps or wall time; smoothing. A fork shown
-// with its parent is drawn as a branch that leaves the parent's curve at its fork step.
+// Compare page: a group (or selected jobs) on one chart; per variant its seeds drawn faintly,
+// their mean (or IQM) and a band (curvepanel.ts); x axis env steps or wall time; smoothing.
+// A fork shown with its parent is drawn as a branch that leaves the parent's curve at its
+// fork step.
 // Live: GET /api/events (?group=) pushes job changes and new-point notices; the page then
 // fetches the metrics of the jobs that changed, at most once per METRICS_THROTTLE_MS.
 
 import { getGroup, getJob, getMetrics, listGroups } from "../api";
 import { followJobs } from "../jobstream";
-import { LineChart, PALETTE, type LineSpec } from "../charts";
-import { curves, finalScore, groupVariants, toWallTime, type Run, type Variant } from "../compare";
+import { BAND_LABEL, parseBandKind, scoreIntervals, type BandKind } from "../bands";
+import { finalValues, groupVariants, toWallTime, type Run, type Variant } from "../compare";
+import type { CurveGroup } from "../curvedata";
+import { bandSelect, CurvePanel } from "../curvepanel";
 import { h, render } from "../dom";
+import { dateTime } from "../format";
 import { branchFrom } from "../lineage";
-import { compact, dateTime } from "../format";
 import { href, replaceParams, type Route } from "../router";
-import type { BandKind } from "../stats";
+import { intervalText } from "../studyview";
 import { METRIC, type Job, type MetricsOut } from "../types";
 import { errorBox, shortId, spinner, statusBadge } from "../widgets";
 
@@ -23,7 +26,6 @@ const METRICS: Record<string, string> = {
   [METRIC.evalReturn]: "Eval return",
   [METRIC.length]: "Episode length",
 };
-const BAND_LABEL: Record<BandKind, string> = { t95: "95% t-interval", minmax: "min–max" };
 
 interface Settings {
   metric: string;
@@ -42,7 +44,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   const settings: Settings = {
     metric: route.params.get("metric") ?? METRIC.return,
     x: route.params.get("x") === "wall" ? "wall" : "step",
-    band: route.params.get("band") === "minmax" ? "minmax" : "t95",
+    band: parseBandKind(route.params.get("band")),
     smoothing: Number(route.params.get("smooth") ?? "0.6"),
   };
   const title = h("h1", null, group ? `Group ${shortId(group)}` : `${ids.length} selected jobs`);
@@ -50,7 +52,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   const legend = h("ul", { class: "legend", "data-testid": "legend" });
   const summary = h("div");
   const message = h("div");
-  let chart: LineChart | null = null;
+  const panel = new CurvePanel(chartEl, legend);
   let jobs: Job[] = [];
   let metrics = new Map<string, MetricsOut>();
   let timer = 0;
@@ -88,26 +90,9 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
 
   function draw(): void {
     const variants = groupVariants(runs());
-    const { grid, curves: cs } = curves(variants, settings.band, settings.smoothing);
-    chart?.destroy();
-    const lines: LineSpec[] = [];
-    const bands: { hi: number; lo: number; color: string }[] = [];
-    const data: (number | null)[][] = [];
-    cs.forEach(({ variant, band }, i) => {
-      const color = PALETTE[i % PALETTE.length];
-      lines.push({ label: variant.label, color, width: 2 });
-      data.push(band.mean);
-      if (variant.runs.length > 1) {
-        lines.push({ label: `${variant.label} high`, color, edge: true }, { label: `${variant.label} low`, color, edge: true });
-        bands.push({ hi: lines.length - 2, lo: lines.length - 1, color });
-        data.push(band.hi, band.lo);
-      }
-    });
     const xLabel = settings.x === "wall" ? "wall time (s)" : "env steps";
-    chart = new LineChart(chartEl, { xLabel, lines, bands, height: 360, legend: false });
-    chart.setData([grid, ...data]);
-    render(legend, variants.map((v, i) => legendItem(v, PALETTE[i % PALETTE.length], settings.band)));
-    render(summary, summaryTable(variants, settings.metric));
+    panel.update(variants.map(curveGroup), { band: settings.band, smoothing: settings.smoothing, xLabel });
+    render(summary, summaryTable(variants, settings.metric, settings.band));
   }
 
   const metricKeys = () => [...new Set([settings.metric in METRICS ? settings.metric : METRIC.return, ...Object.keys(METRICS), METRIC.wallTime])];
@@ -167,7 +152,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
       // A finished job's last points are stored before its status changes: fetch them.
       if (before?.status !== job.status) stale.add(job.id);
       if (stale.size) refreshStale();
-      else if (loaded) render(summary, summaryTable(groupVariants(runs()), settings.metric));
+      else if (loaded) render(summary, summaryTable(groupVariants(runs()), settings.metric, settings.band));
     },
     onPoints: ({ job_id, last_step }) => {
       if (!shown(job_id) || (metrics.get(job_id)?.last_step ?? -1) >= last_step) return;
@@ -179,19 +164,18 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
     stopped = true;
     window.clearTimeout(timer);
     close();
-    chart?.destroy();
+    panel.destroy();
   };
 }
 
 function buildControls(settings: Settings, changed: () => void): HTMLElement {
   const metric = h("select", { id: "c-metric" }, Object.entries(METRICS).map(([key, label]) => h("option", { value: key, selected: key === settings.metric }, label)));
   const x = h("select", { id: "c-x" }, h("option", { value: "step", selected: settings.x === "step" }, "env steps"), h("option", { value: "wall", selected: settings.x === "wall" }, "wall time"));
-  const bandSelect = h("select", { id: "c-band" }, (["t95", "minmax"] as BandKind[]).map((k) => h("option", { value: k, selected: k === settings.band }, BAND_LABEL[k])));
+  const band = bandSelect("c-band", settings.band, (kind) => ((settings.band = kind), changed()));
   const smoothing = h("input", { id: "c-smooth", type: "range", min: "0", max: "0.99", step: "0.01", value: String(settings.smoothing) });
   const smoothValue = h("output", { for: "c-smooth" }, settings.smoothing.toFixed(2));
   metric.addEventListener("change", () => ((settings.metric = metric.value), changed()));
   x.addEventListener("change", () => ((settings.x = x.value as Settings["x"]), changed()));
-  bandSelect.addEventListener("change", () => ((settings.band = bandSelect.value as BandKind), changed()));
   smoothing.addEventListener("input", () => {
     settings.smoothing = Number(smoothing.value);
     smoothValue.textContent = settings.smoothing.toFixed(2);
@@ -202,18 +186,23 @@ function buildControls(settings: Settings, changed: () => void): HTMLElement {
     { class: "filters", onsubmit: (e: Event) => e.preventDefault() },
     h("label", null, "Metric ", metric),
     h("label", null, "x axis ", x),
-    h("label", null, "Band ", bandSelect),
+    h("label", null, "Band ", band),
     h("label", { class: "smoothing" }, "Smoothing ", smoothing, smoothValue),
   );
 }
 
-function legendItem(variant: Variant, color: string, kind: BandKind): HTMLElement {
-  const n = variant.runs.length;
-  const what = n > 1 ? `mean of n=${n} seeds, band: ${BAND_LABEL[kind]}` : "n=1, no band";
-  return h("li", null, h("span", { class: "swatch", style: `background: ${color}` }), h("strong", null, variant.label), ` — ${what}`);
+/** A variant as the curve panel draws it: its runs named by seed, a fork's with its parent's lead. */
+function curveGroup(variant: Variant): CurveGroup {
+  return { label: variant.label, runs: variant.runs.map((r) => ({ name: `seed ${r.job.spec.seed}`, xs: r.xs, ys: r.ys, lead: r.lead })) };
 }
 
-function summaryTable(variants: Variant[], metric: string): HTMLElement {
+function summaryTable(variants: Variant[], metric: string, kind: BandKind): HTMLElement {
+  // The interval is the band's method on the runs' final values; it arrives from the API.
+  const scores = variants.map(() => h("td", { class: "num", "data-score": "final" }, "…"));
+  scoreIntervals(variants.map(finalValues), kind).then(
+    (found) => found.forEach((f, i) => render(scores[i], f ? intervalText({ point: f.center, low: f.lower, high: f.upper }) : "–")),
+    (error: Error) => scores.forEach((td) => render(td, h("span", { title: error.message }, "–"))),
+  );
   return h(
     "section",
     { class: "panel" },
@@ -224,25 +213,24 @@ function summaryTable(variants: Variant[], metric: string): HTMLElement {
       h(
         "table",
         { class: "jobs" },
-        h("thead", null, h("tr", null, h("th", null, "Variant"), h("th", { class: "num" }, "n"), h("th", { class: "num" }, "Mean ± 95% CI"), h("th", null, "Runs"))),
+        h("thead", null, h("tr", null, h("th", null, "Variant"), h("th", { class: "num" }, "n"), h("th", { class: "num", title: BAND_LABEL[kind] }, kind === "minmax" ? "Mean [min, max]" : `${kind === "iqm" ? "IQM" : "Mean"} [95% CI]`), h("th", null, "Runs"))),
         h(
           "tbody",
           null,
-          variants.map((v) => {
-            const score = finalScore(v);
-            const value = score ? `${compact(score.mean)}${score.halfWidth === null ? "" : ` ± ${compact(score.halfWidth)}`}` : "–";
-            return h(
+          variants.map((v, i) =>
+            h(
               "tr",
               null,
               h("td", null, h("strong", null, v.label)),
               h("td", { class: "num" }, String(v.runs.length)),
-              h("td", { class: "num" }, value),
+              scores[i],
               h("td", null, v.runs.map((r) => h("span", { class: "run" }, h("a", { href: `#/jobs/${r.job.id}` }, `seed ${r.job.spec.seed}`), " ", statusBadge(r.job.status)))),
-            );
-          }),
+            ),
+          ),
         ),
       ),
     ),
+    h("p", { class: "hint" }, `Interval: ${BAND_LABEL[kind]}${kind === "minmax" ? "" : ", clipped to the runs' range"}, over each run's mean of its last 10% of points.`),
   );
 }
 

@@ -209,7 +209,11 @@ function newRow(job: Job, selected: Set<string>, onSelect: (id: string, on: bool
 
 function fillRow(row: HTMLTableRowElement, job: Job): void {
   const cells = [...row.cells].slice(1);
-  const group = job.group_id ? h("a", { class: "group-link", href: href("/compare", { group: job.group_id }) }, `group ${shortId(job.group_id)}`) : null;
+  const group = job.group_id
+    ? h("a", { class: "group-link", href: href("/compare", { group: job.group_id }) }, `group ${shortId(job.group_id)}`)
+    : job.study_id
+      ? h("a", { class: "group-link", href: `#/studies/${job.study_id}` }, `study ${shortId(job.study_id)}`)
+      : null;
   const ret = job.latest_metrics?.[METRIC.return] ?? job.mean_return;
   const contents: (Node | string)[][] = [
     [h("a", { href: `#/jobs/${job.id}`, class: "job-link" }, jobTitle(job)), ...(group ? [h("br"), group] : [])],
