@@ -3,6 +3,7 @@ and job scores, 0005 job lineage."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,151 +23,133 @@ def _downgrade(url: str, revision: str) -> None:
     command.downgrade(config, revision)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database on each backend, for a migration to start from."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    url, drop = _create_pg_database()
+    try:
+        yield url
+    finally:
+        drop()
+
+
 def _columns(url: str) -> set[str]:
     return {c["name"] for c in inspect(get_engine(url)).get_columns("artifacts")}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_migration_0003_drops_relpath_and_keeps_artifacts(backend: str, tmp_path: Path) -> None:
-    if backend == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'old.db'}", lambda: None
-    else:
-        url, drop = _create_pg_database()
-    try:
-        upgrade(url, "0002")
-        now = utcnow()
-        with session_scope(url) as session:
-            session.execute(
-                text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now}
-            )
-            session.execute(
-                text(
-                    "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
-                    " attempts, created_at, last_step, points_written)"
-                    " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0)"
-                ),
-                {"t": now},
-            )
-            session.execute(
-                text(
-                    "INSERT INTO artifacts (job_id, kind, relpath, step, size_bytes, created_at)"
-                    " VALUES ('j1', 'best_policy', 'best/policy.safetensors', 10, 123, :t)"
-                ),
-                {"t": now},
-            )
-        upgrade(url)
-        get_engine(url).dispose()  # the inspector must see the new table, not a cached connection's
-        assert "relpath" not in _columns(url)
-        with session_scope(url) as session:
-            rows = session.execute(text("SELECT job_id, kind, step, size_bytes FROM artifacts")).all()
-        assert [tuple(r) for r in rows] == [("j1", "best_policy", 10, 123)]
+def test_migration_0003_drops_relpath_and_keeps_artifacts(url: str) -> None:
+    upgrade(url, "0002")
+    now = utcnow()
+    with session_scope(url) as session:
+        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
+        session.execute(
+            text(
+                "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
+                " attempts, created_at, last_step, points_written)"
+                " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0)"
+            ),
+            {"t": now},
+        )
+        session.execute(
+            text(
+                "INSERT INTO artifacts (job_id, kind, relpath, step, size_bytes, created_at)"
+                " VALUES ('j1', 'best_policy', 'best/policy.safetensors', 10, 123, :t)"
+            ),
+            {"t": now},
+        )
+    upgrade(url)
+    get_engine(url).dispose()  # the inspector must see the new table, not a cached connection's
+    assert "relpath" not in _columns(url)
+    with session_scope(url) as session:
+        rows = session.execute(text("SELECT job_id, kind, step, size_bytes FROM artifacts")).all()
+    assert [tuple(r) for r in rows] == [("j1", "best_policy", 10, 123)]
 
-        get_engine(url).dispose()
-        _downgrade(url, "0002")
-        get_engine(url).dispose()
-        with session_scope(url) as session:
-            relpaths = session.execute(text("SELECT relpath FROM artifacts")).scalars().all()
-        assert relpaths == ["best/policy.safetensors"]
-    finally:
-        drop()
+    get_engine(url).dispose()
+    _downgrade(url, "0002")
+    get_engine(url).dispose()
+    with session_scope(url) as session:
+        relpaths = session.execute(text("SELECT relpath FROM artifacts")).scalars().all()
+    assert relpaths == ["best/policy.safetensors"]
 
 
 def _job_columns(url: str) -> set[str]:
     return {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(backend: str, tmp_path: Path) -> None:
-    if backend == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'old.db'}", lambda: None
-    else:
-        url, drop = _create_pg_database()
-    try:
-        upgrade(url, "0003")
-        now = utcnow()
-        with session_scope(url) as session:
-            session.execute(
-                text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now}
-            )
-            session.execute(
-                text(
-                    "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
-                    " attempts, created_at, last_step, points_written, mean_return)"
-                    " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0, 42.5)"
-                ),
-                {"t": now},
-            )
-        upgrade(url)
-        get_engine(url).dispose()
-        assert {"study_id", "cell_id", "final_score", "mmer", "eval_score"} <= _job_columns(url)
-        tables = set(inspect(get_engine(url)).get_table_names())
-        assert {"studies", "study_cells"} <= tables
-        with session_scope(url) as session:
-            row = session.execute(text("SELECT id, mean_return, study_id, final_score FROM jobs")).one()
-        assert tuple(row) == ("j1", 42.5, None, None)
+def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(url: str) -> None:
+    upgrade(url, "0003")
+    now = utcnow()
+    with session_scope(url) as session:
+        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
+        session.execute(
+            text(
+                "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
+                " attempts, created_at, last_step, points_written, mean_return)"
+                " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0, 42.5)"
+            ),
+            {"t": now},
+        )
+    upgrade(url)
+    get_engine(url).dispose()
+    assert {"study_id", "cell_id", "final_score", "mmer", "eval_score"} <= _job_columns(url)
+    tables = set(inspect(get_engine(url)).get_table_names())
+    assert {"studies", "study_cells"} <= tables
+    with session_scope(url) as session:
+        row = session.execute(text("SELECT id, mean_return, study_id, final_score FROM jobs")).one()
+    assert tuple(row) == ("j1", 42.5, None, None)
 
-        get_engine(url).dispose()
-        _downgrade(url, "0003")
-        get_engine(url).dispose()
-        assert "study_id" not in _job_columns(url)
-        assert "studies" not in set(inspect(get_engine(url)).get_table_names())
-        with session_scope(url) as session:
-            assert session.execute(text("SELECT mean_return FROM jobs")).scalar_one() == 42.5
-    finally:
-        drop()
+    get_engine(url).dispose()
+    _downgrade(url, "0003")
+    get_engine(url).dispose()
+    assert "study_id" not in _job_columns(url)
+    assert "studies" not in set(inspect(get_engine(url)).get_table_names())
+    with session_scope(url) as session:
+        assert session.execute(text("SELECT mean_return FROM jobs")).scalar_one() == 42.5
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_migration_0005_adds_job_lineage_and_keeps_every_row(backend: str, tmp_path: Path) -> None:
-    if backend == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'old.db'}", lambda: None
-    else:
-        url, drop = _create_pg_database()
+def test_migration_0005_adds_job_lineage_and_keeps_every_row(url: str) -> None:
     job = (
         "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
         " attempts, created_at, last_step, points_written{extra})"
         " VALUES (:id, 1, 0, '{{}}', 'succeeded', 'cpu', false, 1, :t, 10, 1{values})"
     )
-    try:
-        upgrade(url, "0004")
-        now = utcnow()
-        with session_scope(url) as session:
-            session.execute(
-                text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now}
-            )
-            session.execute(text(job.format(extra="", values="")), {"id": "p1", "t": now})
-            session.execute(
-                text(
-                    'INSERT INTO metric_points (job_id, step, "values", created_at)'
-                    " VALUES ('p1', 10, '{}', :t)"
-                ),
-                {"t": now},
-            )
-        upgrade(url)
-        get_engine(url).dispose()
-        columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
-        assert {"parent_id", "forked_at_step"} <= columns
-        with session_scope(url) as session:
-            # Copying the table (SQLite) cascaded nothing: the old job's points are all there.
-            assert session.execute(text("SELECT job_id, step FROM metric_points")).all() == [("p1", 10)]
-            session.execute(
-                text(job.format(extra=", parent_id, forked_at_step", values=", 'p1', 10")),
-                {"id": "c1", "t": now},
-            )
-        with session_scope(url) as session:
-            session.execute(text("DELETE FROM metric_points WHERE job_id = 'p1'"))
-            session.execute(text("DELETE FROM jobs WHERE id = 'p1'"))
-        with session_scope(url) as session:
-            # The fork outlives its parent, keeping the step it started from.
-            row = session.execute(text("SELECT id, parent_id, forked_at_step FROM jobs")).one()
-        assert tuple(row) == ("c1", None, 10)
+    upgrade(url, "0004")
+    now = utcnow()
+    with session_scope(url) as session:
+        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
+        session.execute(text(job.format(extra="", values="")), {"id": "p1", "t": now})
+        session.execute(
+            text(
+                "INSERT INTO metric_points (job_id, step, \"values\", created_at) VALUES ('p1', 10, '{}', :t)"
+            ),
+            {"t": now},
+        )
+    upgrade(url)
+    get_engine(url).dispose()
+    columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+    assert {"parent_id", "forked_at_step"} <= columns
+    with session_scope(url) as session:
+        # Copying the table (SQLite) cascaded nothing: the old job's points are all there.
+        assert session.execute(text("SELECT job_id, step FROM metric_points")).all() == [("p1", 10)]
+        session.execute(
+            text(job.format(extra=", parent_id, forked_at_step", values=", 'p1', 10")),
+            {"id": "c1", "t": now},
+        )
+    with session_scope(url) as session:
+        session.execute(text("DELETE FROM metric_points WHERE job_id = 'p1'"))
+        session.execute(text("DELETE FROM jobs WHERE id = 'p1'"))
+    with session_scope(url) as session:
+        # The fork outlives its parent, keeping the step it started from.
+        row = session.execute(text("SELECT id, parent_id, forked_at_step FROM jobs")).one()
+    assert tuple(row) == ("c1", None, 10)
 
-        get_engine(url).dispose()
-        _downgrade(url, "0004")
-        get_engine(url).dispose()
-        columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
-        assert not {"parent_id", "forked_at_step"} & columns
-        with session_scope(url) as session:
-            assert session.execute(text("SELECT id FROM jobs")).scalars().all() == ["c1"]
-    finally:
-        drop()
+    get_engine(url).dispose()
+    _downgrade(url, "0004")
+    get_engine(url).dispose()
+    columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+    assert not {"parent_id", "forked_at_step"} & columns
+    with session_scope(url) as session:
+        assert session.execute(text("SELECT id FROM jobs")).scalars().all() == ["c1"]
