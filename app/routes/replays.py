@@ -34,7 +34,7 @@ router = APIRouter(tags=["replays"], responses=error_responses(401, 403, 404, 42
     "/api/jobs/{job_id}/replays",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReplayOut,
-    responses=error_responses(409, 429, 503, d409="The job has no policy of that kind yet"),
+    responses=error_responses(400, 409, 413, 429, 503, d409="The job has no policy of that kind yet"),
 )
 def create_replay(
     job_id: str,
