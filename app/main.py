@@ -27,7 +27,7 @@ from app.hub import Hub, close_on_signals
 from app.prometheus import registry_for, start_metrics_server
 from app.queue import celery_client
 from app.reaper import reap_once
-from app.routes import bands, events, groups, jobs, meta, metrics, policy, studies, user_events
+from app.routes import bands, events, groups, jobs, meta, metrics, policy, replays, studies, user_events
 from app.settings import Settings
 from rlcore.envs.plugins import load_plugins
 
@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
     app.add_middleware(ServerErrorCounter, errors=app.state.server_errors)  # outermost: sees every reply
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected_error)
-    for module in (jobs, metrics, policy, events, user_events, groups, studies, bands, meta):
+    for module in (jobs, metrics, policy, replays, events, user_events, groups, studies, bands, meta):
         app.include_router(module.router)
 
     frontend = Path(os.environ.get("RLSERVE_FRONTEND_DIR", FRONTEND_DIST))

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 models: users and tokens, groups, studies, jobs, status events, metric points, artifacts."""
+"""SQLAlchemy 2.0 models: users and tokens, groups, studies, jobs, status events, metric points,
+artifacts, replays."""
 
 from __future__ import annotations
 
@@ -261,3 +262,32 @@ class Artifact(Base):
     step: Mapped[int] = mapped_column(BigInteger)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReplayStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    ready = "ready"
+    failed = "failed"
+
+
+class Replay(Base):
+    """A recorded episode (`kind` "replay") or a memory probe ("probe") of one of a job's policies.
+
+    The worker stores its files in the job's folder, `replays/<id>.json` (and `<id>.mp4`
+    for an episode), named by this row's id alone (app/replays.py).
+    """
+
+    __tablename__ = "replays"
+    __table_args__ = (Index("ix_replays_user_status", "user_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # replay | probe
+    status: Mapped[str] = mapped_column(String(16), default=ReplayStatus.queued)
+    # policy (final | best | checkpoint), seed, deterministic, max_steps, and episodes for a probe.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -14,6 +14,7 @@ from kombu import Exchange, Queue
 from app.settings import Settings
 
 TASK_NAME = "rlserve.run_job"
+REPLAY_TASK_NAME = "rlserve.run_replay"
 
 
 def broker_options(settings: Settings) -> dict[str, object]:
@@ -82,3 +83,8 @@ def enqueue(celery: Celery, settings: Settings, job_id: str, queue: str, user_id
         queue=settings.queue_name(queue),
         ignore_result=True,
     )
+
+
+def enqueue_replay(celery: Celery, settings: Settings, replay_id: str, queue: str) -> None:
+    """Send a replay's (or probe's) task to the queue its job trains on; the worker reads the rest."""
+    celery.send_task(REPLAY_TASK_NAME, args=[replay_id], queue=settings.queue_name(queue), ignore_result=True)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app import schemas
 from app.auth import CurrentUser
 from app.job_states import announce, record_status
-from app.models import Group, Job, JobStatus, JobTag, MetricPoint
+from app.models import Group, Job, JobStatus, JobTag, MetricPoint, Replay
 from app.queue import enqueue, queue_for_device
 from app.quotas import reserve_active_jobs
 from app.run_scores import RunScores, stored_scores
@@ -126,6 +126,7 @@ def delete_jobs(session: Session, settings: Settings, jobs: Sequence[Job], also:
     ids = [job.id for job in jobs]
     if ids:
         session.execute(delete(MetricPoint).where(MetricPoint.job_id.in_(ids)))
+        session.execute(delete(Replay).where(Replay.job_id.in_(ids)))  # their files go with the folder
     for row in (*jobs, *also):
         session.delete(row)
         session.flush()  # the jobs go before what they refer to (a study's cells)

@@ -58,6 +58,8 @@ class Settings:
     - `max_points_per_job`: `RLSERVE_MAX_POINTS_PER_JOB`, metric points stored per job
       (100,000); a longer job's points are written at a cadence that keeps it under.
     - `max_streams_per_user`: `RLSERVE_MAX_STREAMS_PER_USER`, open SSE streams per API process (10).
+    - `max_queued_replays`: `RLSERVE_MAX_QUEUED_REPLAYS`, a user's replays and probes queued or
+      running at once (5).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -81,6 +83,7 @@ class Settings:
     max_total_steps: int = 20_000_000
     max_points_per_job: int = 100_000
     max_streams_per_user: int = 10
+    max_queued_replays: int = 5
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -123,6 +126,7 @@ class Settings:
             "max_total_steps": int(env.get("RLSERVE_MAX_TOTAL_STEPS", "20000000")),
             "max_points_per_job": int(env.get("RLSERVE_MAX_POINTS_PER_JOB", "100000")),
             "max_streams_per_user": int(env.get("RLSERVE_MAX_STREAMS_PER_USER", "10")),
+            "max_queued_replays": int(env.get("RLSERVE_MAX_QUEUED_REPLAYS", "5")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -230,6 +230,21 @@ class Stack:
             token,
         )
 
+    def wait_replay(self, replay_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The replay once it is ready or failed (with its data when ready)."""
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            replay = client.get(f"/api/replays/{replay_id}").json()
+            if replay["status"] in ("ready", "failed"):
+                return replay
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for replay {replay_id}: {replay}\n"
+                    f"--- worker log ---\n{self.worker.log()[-4000:]}"
+                )
+            time.sleep(0.2)
+
 
 def _create_pg_database() -> tuple[str, Callable[[], None]]:
     import psycopg

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
 
 
-def _short_error(error: BaseException) -> str:
+def short_error(error: BaseException) -> str:
+    """The error as one line for the database, cut to MAX_ERROR_CHARS."""
     text = f"{type(error).__name__}: {error}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
@@ -75,7 +76,7 @@ def _train(settings: Settings, claim: Claim, celery: Any) -> str:
         log.error("job %s failed:\n%s", claim.job_id, traceback.format_exc())
         if monitor.is_alive():
             monitor.stop()
-        return _finish(settings, claim, JobStatus.failed, _short_error(error), None)
+        return _finish(settings, claim, JobStatus.failed, short_error(error), None)
     monitor.stop()
     if monitor.lost.is_set():
         return "lost"

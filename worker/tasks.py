@@ -1,4 +1,4 @@
-"""Celery tasks. One task: run a job by id; everything else about the job is in the database."""
+"""Celery tasks: run a job, or a replay of a job's policy, by id; the rest is in the database."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init, worker_ready
 
 from app.db import forget_engines, upgrade
-from app.queue import TASK_NAME
+from app.queue import REPLAY_TASK_NAME, TASK_NAME
 from app.reaper import reap_once
 from app.settings import Settings
 from worker import shutdown  # noqa: F401  (connects the graceful-stop signal handler)
+from worker.replays import execute_replay
 from worker.runner import execute_job
 
 
@@ -25,6 +26,12 @@ def _settings(task: object) -> Settings:
 def run_job(self: object, job_id: str, user_id: int | None = None, queue: str | None = None) -> str:
     """Train the job this task is a ticket for: `job_id`, or its user's first queued job."""
     return execute_job(_settings(self), job_id, getattr(self, "app", None), user_id, queue)
+
+
+@shared_task(name=REPLAY_TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_replay(self: object, replay_id: str) -> str:
+    """Play an episode of (or probe) a job's policy and store what it recorded."""
+    return execute_replay(_settings(self), replay_id)
 
 
 @worker_init.connect

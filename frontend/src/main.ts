@@ -6,6 +6,7 @@ import { jobPage } from "./pages/job";
 import { jobsPage } from "./pages/jobs";
 import { loginPage } from "./pages/login";
 import { notFoundPage } from "./pages/notfound";
+import { replayPage } from "./pages/replay";
 import { studiesPage } from "./pages/studies";
 import { studyPage } from "./pages/study";
 import { submitPage } from "./pages/submit";
@@ -18,6 +19,7 @@ const PAGES: Record<string, { page: Page; nav: string }> = {
   "/compare": { page: comparePage, nav: "compare" },
   "/studies": { page: studiesPage, nav: "studies" },
   "/studies/:id": { page: studyPage, nav: "studies" },
+  "/replays/:id": { page: replayPage, nav: "jobs" },
 };
 
 const root = document.getElementById("app") as HTMLElement;

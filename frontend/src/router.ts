@@ -6,14 +6,14 @@ export type Page = (root: HTMLElement, route: Route) => (() => void) | void;
 export interface Route {
   path: string;
   params: URLSearchParams;
-  /** The :id of /jobs/:id or /studies/:id, when the path has one. */
+  /** The :id of /jobs/:id, /studies/:id or /replays/:id, when the path has one. */
   id: string | null;
 }
 
 export function currentRoute(): Route {
   const hash = window.location.hash.replace(/^#/, "") || "/";
   const [path, search = ""] = hash.split("?", 2);
-  const match = /^\/(jobs|studies)\/([\w-]+)$/.exec(path);
+  const match = /^\/(jobs|studies|replays)\/([\w-]+)$/.exec(path);
   return { path: match ? `/${match[1]}/:id` : path, params: new URLSearchParams(search), id: match ? match[2] : null };
 }
 

@@ -1,5 +1,5 @@
 """Migrations on SQLite and PostgreSQL keep the rows: 0003 drops `artifacts.relpath`, 0004 adds studies
-and job scores, 0005 job lineage."""
+and job scores, 0005 job lineage, 0006 replays."""
 
 from __future__ import annotations
 
@@ -153,3 +153,37 @@ def test_migration_0005_adds_job_lineage_and_keeps_every_row(url: str) -> None:
     assert not {"parent_id", "forked_at_step"} & columns
     with session_scope(url) as session:
         assert session.execute(text("SELECT id FROM jobs")).scalars().all() == ["c1"]
+
+
+def test_migration_0006_adds_replays_that_go_with_their_job(url: str) -> None:
+    upgrade(url, "0005")
+    now = utcnow()
+    with session_scope(url) as session:
+        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
+        session.execute(
+            text(
+                "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
+                " attempts, created_at, last_step, points_written)"
+                " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 1)"
+            ),
+            {"t": now},
+        )
+    upgrade(url)
+    get_engine(url).dispose()
+    with session_scope(url) as session:
+        session.execute(
+            text(
+                "INSERT INTO replays (id, job_id, user_id, kind, status, params, created_at)"
+                " VALUES ('r1', 'j1', 1, 'replay', 'ready', '{}', :t)"
+            ),
+            {"t": now},
+        )
+    with session_scope(url) as session:
+        session.execute(text("DELETE FROM jobs WHERE id = 'j1'"))
+    with session_scope(url) as session:
+        assert session.execute(text("SELECT count(*) FROM replays")).scalar() == 0
+
+    get_engine(url).dispose()
+    _downgrade(url, "0005")
+    get_engine(url).dispose()
+    assert "replays" not in inspect(get_engine(url)).get_table_names()

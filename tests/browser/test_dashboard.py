@@ -441,3 +441,47 @@ def test_100k_point_curve_renders_under_100ms(signed_in, server) -> None:  # typ
     draw_ms = float(chart.get_attribute("data-draw-ms"))
     print(f"\n100k-point curve drawn in {draw_ms:.1f} ms")
     assert draw_ms < 100
+
+
+def test_play_an_episode_and_scrub_it(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    page = signed_in
+    with server.client() as client:
+        job = client.post(
+            "/api/jobs", json={"spec": {**TINY, "total_steps": 2000}, "name": "to-replay"}
+        ).json()
+    succeeded(server, job["id"])
+    page.goto(f"{server.url}/#/jobs/{job['id']}")
+    wait_status(page, server, "succeeded")
+    # CartPole-v0 hides nothing: there is no memory to inspect.
+    assert page.locator("[data-action=probe]").count() == 0
+    page.click("[data-action=replay]")
+    page.wait_for_selector("[data-testid=heatmap]", timeout=60_000)
+    steps = int(page.get_attribute("[data-testid=heatmap]", "data-steps") or 0)
+    assert steps > 2
+    assert int(page.get_attribute("[data-testid=heatmap]", "data-units") or 0) > 0
+    # The video arrives as a blob (fetched with the token header).
+    page.wait_for_function(
+        "document.querySelector('[data-testid=replay-video]').src.startsWith('blob:')", timeout=20_000
+    )
+    cursor = "[data-testid=track-hidden-cursor]"
+    before = page.locator(cursor).evaluate("el => el.style.left")
+    assert page.text_content("[data-testid=frame-index]") == f"step 1 / {steps}"
+    slider = page.locator("[data-testid=replay-slider]")
+    target = steps // 2
+    slider.evaluate(
+        "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', { bubbles: true })); }",
+        target,
+    )
+    assert page.text_content("[data-testid=frame-index]") == f"step {target + 1} / {steps}"
+    after = page.locator(cursor).evaluate("el => el.style.left")
+    assert after != before and float(after.rstrip("%")) == pytest.approx(100 * (target + 0.5) / steps)
+    # Every track's cursor moved together.
+    lefts = page.eval_on_selector_all(".replay-cursor", "els => els.map((el) => el.style.left)")
+    assert len(lefts) >= 3 and set(lefts) == {after}
+    assert page.locator("[data-step]").get_attribute("data-step") == str(target)
+    # Playing moves the cursor on with the video.
+    page.click("[data-testid=replay-play]")
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=frame-index]').textContent !== 'step {target + 1} / {steps}'",
+        timeout=10_000,
+    )

@@ -7,6 +7,7 @@ import { h, render } from "../dom";
 import { compact, dateTime, duration } from "../format";
 import { parseAssignments } from "../lineage";
 import { href, navigate, type Route } from "../router";
+import { renderReplayPanel } from "../replaypanel";
 import { align, appendPoints } from "../series";
 import { openStream } from "../sse";
 import { METRIC, type Job, type MetricsEventData, type SeriesByKey, type StatusEventData } from "../types";
@@ -41,6 +42,8 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
   const live = h("span", { class: "live", "data-state": "off" });
   const details = h("div", { class: "job-details" });
   const chartsEl = h("div", { class: "charts" });
+  const replaysEl = h("section", { class: "panel replays", "data-testid": "replays" });
+  let replayKey = "";
   let job: Job | null = null;
   let lastStep: number | null = null; // of the points held: the stream goes on after it
   let frame = 0;
@@ -58,6 +61,11 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
     job = next;
     renderHeader(header, next, live, act);
     renderDetails(details, next);
+    const key = [next.status, next.has_policy, next.artifacts.length].join();
+    if (key !== replayKey) {
+      replayKey = key;
+      renderReplayPanel(replaysEl, next);
+    }
   }
 
   async function act(action: Action): Promise<void> {
@@ -142,7 +150,7 @@ export function jobPage(root: HTMLElement, route: Route): () => void {
       return;
     }
     if (stopped) return;
-    render(root, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Jobs"), " / ", shortId(id)), header, notice, chartsEl, details);
+    render(root, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Jobs"), " / ", shortId(id)), header, notice, chartsEl, replaysEl, details);
     showJob(first);
     // Eval returns exist unless the spec turned evaluations off (every spec evaluates at its end).
     const evaluated = first.spec.eval_episodes !== 0;
