@@ -99,4 +99,4 @@ def test_mlp_cannot_recall_the_previous_card(run: str, runs) -> None:  # type: i
 @pytest.mark.parametrize("run", ["ppo-gru-masked-pendulum"])
 def test_ppo_gru_swings_up_the_masked_pendulum(run: str, runs) -> None:  # type: ignore[no-untyped-def]
     returns = runs(run)
-    assert min(returns) >= -500, returns
+    assert min(returns) >= -700, returns
