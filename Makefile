@@ -30,7 +30,7 @@ up: install
 	$(BIN)/rlserve up
 
 test: install /usr/bin/chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
