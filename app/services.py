@@ -22,7 +22,7 @@ from app.queue import enqueue, queue_for_device
 from app.quotas import reserve_active_jobs
 from app.run_scores import RunScores, stored_scores
 from app.settings import Settings
-from app.study_stats import score_aggregates
+from app.studies.stats import score_aggregates
 from rlcore.spec import TrainSpec
 
 

@@ -13,10 +13,10 @@ from app.deps import CeleryDep, SessionDep, SettingsDep
 from app.models import FINISHED, Job, Study, StudyCell
 from app.schemas import DB_INT_MAX, error_responses
 from app.services import add_and_enqueue, delete_jobs, new_job, request_cancel
-from app.study_design import cell_label, design
-from app.study_schemas import AxisRange, Metric, ProfileOut, ScoresExport, StudyCreate, StudyList
-from app.study_schemas import Study as StudyOut
-from app.study_views import export_rows, jobs_of, profile_out, scores_csv, study_out, summary
+from app.studies.design import cell_label, design
+from app.studies.schemas import AxisRange, Metric, ProfileOut, ScoresExport, StudyCreate, StudyList
+from app.studies.schemas import Study as StudyOut
+from app.studies.views import export_rows, jobs_of, profile_out, scores_csv, study_out, summary
 
 router = APIRouter(prefix="/api/studies", tags=["studies"], responses=error_responses(401, 403, 422))
 NOT_YOURS = error_responses(404)

@@ -14,12 +14,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
-from app import study_schemas as out
 from app.models import FINISHED, Job, JobStatus, Study, StudyCell
 from app.run_scores import RunScores, scores_for
-from app.study_design import axis_values, cell_label
-from app.study_schemas import AxisRange, Metric
-from app.study_stats import (
+from app.studies import schemas as out
+from app.studies.design import axis_values, cell_label
+from app.studies.schemas import AxisRange, Metric
+from app.studies.stats import (
     CONFIDENCE,
     best_of,
     bounds,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from app.quotas import check_spec, check_study_size
 from app.settings import Settings
-from app.study_schemas import AxisRange, AxisValue, StudyCreate
+from app.studies.schemas import AxisRange, AxisValue, StudyCreate
 from rlcore.spec import TrainSpec
 
 MAX_ERRORS = 20  # a study of 1000 bad cells says what is wrong with the first ones
