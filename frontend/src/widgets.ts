@@ -39,3 +39,15 @@ export function errorBox(message: string): HTMLElement {
 export function spinner(text = "Loading…"): HTMLElement {
   return h("p", { class: "muted loading" }, text);
 }
+
+/** The "live" badge of a page that follows an event stream, and the callback that updates it. */
+export function liveBadge(): { badge: HTMLElement; onLive: (on: boolean) => void } {
+  const badge = h("span", { class: "live", "data-state": "off" });
+  return {
+    badge,
+    onLive: (on) => {
+      badge.dataset.state = on ? "on" : "reconnecting";
+      badge.textContent = on ? "live" : "reconnecting…";
+    },
+  };
+}

@@ -8,7 +8,7 @@ import { followJobs } from "../jobstream";
 import { compact, dateTime, duration, secondsBetween } from "../format";
 import { href, navigate, replaceParams, type Route } from "../router";
 import { JOB_STATUSES, METRIC, type Job, type JobStatus } from "../types";
-import { errorBox, jobTitle, progressBar, shortId, statusBadge } from "../widgets";
+import { errorBox, jobTitle, liveBadge, progressBar, shortId, statusBadge } from "../widgets";
 
 /** A burst of new jobs (a group) costs one list request, not one each. */
 const NEW_JOB_REFRESH_MS = 300;
@@ -152,16 +152,13 @@ export function jobsPage(root: HTMLElement, route: Route): () => void {
     }
   }
 
-  const live = h("span", { class: "live", "data-state": "off" });
+  const { badge: live, onLive } = liveBadge();
   root.querySelector(".page-head h1")?.append(" ", live);
   const close = followJobs(null, {
     onConnected: refresh,
     onFallback: refresh,
     onJob,
-    onLive: (on) => {
-      live.dataset.state = on ? "on" : "reconnecting";
-      live.textContent = on ? "live" : "reconnecting…";
-    },
+    onLive,
   });
   return () => {
     stopped = true;

@@ -5,13 +5,13 @@ import { followJobs } from "../jobstream";
 import { h, render } from "../dom";
 import { dateTime } from "../format";
 import { listStudies, type StudySummary } from "../studyapi";
-import { errorBox, progressBar, shortId, spinner } from "../widgets";
+import { errorBox, liveBadge, progressBar, shortId, spinner } from "../widgets";
 
 const REFRESH_MS = 2000;
 
 export function studiesPage(root: HTMLElement): () => void {
   const body = h("div", null, spinner());
-  const live = h("span", { class: "live", "data-state": "off" });
+  const { badge: live, onLive } = liveBadge();
   let timer = 0;
   let stopped = false;
   render(
@@ -46,10 +46,7 @@ export function studiesPage(root: HTMLElement): () => void {
     onJob: (job) => {
       if (job.study_id && !timer) timer = window.setTimeout(refresh, REFRESH_MS);
     },
-    onLive: (on) => {
-      live.dataset.state = on ? "on" : "reconnecting";
-      live.textContent = on ? "live" : "reconnecting…";
-    },
+    onLive,
   });
   return () => {
     stopped = true;

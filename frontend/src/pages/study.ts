@@ -16,7 +16,7 @@ import { navigate, replaceParams, type Route } from "../router";
 import { cancelStudy, deleteStudy, getProfiles, getStudy, SCORE_LABEL, SCORE_METRICS, type ScoreMetric, type Study, type StudyCell } from "../studyapi";
 import { intervalText, runsText, sortCells, StepRate, valueText, type Sort, type SortKey } from "../studyview";
 import { METRIC, type MetricsOut } from "../types";
-import { errorBox, shortId, spinner } from "../widgets";
+import { errorBox, liveBadge, shortId, spinner } from "../widgets";
 
 const REFRESH_MS = 1000;
 const METRICS_THROTTLE_MS = 500;
@@ -59,7 +59,7 @@ export function studyPage(root: HTMLElement, route: Route): () => void {
   const curvesLegend = h("ul", { class: "legend", "data-testid": "curves-legend" });
   const curvesHint = h("p", { class: "hint" });
   const curves = new CurvePanel(curvesEl, curvesLegend, 320);
-  const live = h("span", { class: "live", "data-state": "off" });
+  const { badge: live, onLive } = liveBadge();
   let study: Study | null = null;
   const metrics = new Map<string, MetricsOut>();
   const stale = new Set<string>(); // shown runs whose points changed since they were fetched
@@ -396,10 +396,7 @@ export function studyPage(root: HTMLElement, route: Route): () => void {
         }
         scheduleRefresh();
       },
-      onLive: (on) => {
-        live.dataset.state = on ? "on" : "reconnecting";
-        live.textContent = on ? "live" : "reconnecting…";
-      },
+      onLive,
     },
   );
   return () => {
