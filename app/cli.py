@@ -532,6 +532,9 @@ def study_command(
     url: Annotated[str, typer.Option(envvar="RLSERVE_URL")] = "http://127.0.0.1:8000",
     token: Annotated[str | None, typer.Option(envvar="RLSERVE_TOKEN")] = None,
     metric: Annotated[str, typer.Option(help="status: final, mmer or eval picks the best cells.")] = "final",
+    wait: Annotated[
+        bool, typer.Option(help="Follow the study with a progress bar until every job ends, then show it.")
+    ] = False,
 ) -> None:
     """Submit a study (spec, axes, seeds, grid or random search) from FILE, or `rlserve study status ID`."""
     import httpx
@@ -568,3 +571,28 @@ def study_command(
         typer.echo(f"  ... and {study['cells_count'] - STUDY_CELLS_SHOWN} more")
     typer.echo(f"dashboard: {base}/#/studies/{study['id']}")
     typer.echo(f"api:       {base}/api/studies/{study['id']}  (rlserve study status {study['id']})")
+    if wait:
+        with _client(url, token) as client:
+            _print_study(_follow_study(client, study, metric))
+
+
+def _follow_study(client: Any, study: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Poll the study with a progress bar over all its jobs' steps until none is queued or running."""
+    from rlcore.progress import format_return, training_progress
+
+    def jobs_line(study: dict[str, Any]) -> str:
+        counts = study["progress"]["jobs"]
+        ended = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+        return f"{ended}/{study['jobs_count']} jobs done, {counts['running']} running"
+
+    with training_progress(status=True, speed=False) as progress:
+        total = study["progress"]["total_steps"]
+        task = progress.add_task(jobs_line(study), total=total, ret=format_return(None))
+        while study["status"] != "finished":
+            time.sleep(1.0)
+            response = client.get(f"/api/studies/{study['id']}", params={"metric": metric})
+            if response.status_code != 200:
+                _fail(response)
+            study = response.json()
+            progress.update(task, completed=study["progress"]["steps"], description=jobs_line(study))
+    return study

@@ -659,6 +659,9 @@ def test_rlserve_study_submits_shows_and_explains_bad_files(stack: Stack, tmp_pa
     for run in stack.client().get(f"/api/studies/{sid}").json()["cells"]:
         stack.wait_finished(run["runs"][0]["job_id"], timeout=120)
     shown = rlserve(["study", "status", sid], env)
+    followed = rlserve(["study", str(good), "--wait"], env)
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert "2/2 jobs done" in followed.stdout and "finished: 100%" in followed.stdout
     assert shown.returncode == 0, shown.stderr
     assert "CELL" in shown.stdout and "model=gru" in shown.stdout and "finished: 100%" in shown.stdout
     assert "best on CartPole-v0 (final): cell" in shown.stdout
