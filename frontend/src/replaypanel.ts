@@ -12,7 +12,7 @@ import { errorBox, isFinished, shortId } from "./widgets";
 let memoryEnvs: Promise<Set<string>> | null = null;
 
 /** Ids of the envs that need memory: those hide part of their state, so a probe has something to find. */
-function envsThatHide(): Promise<Set<string>> {
+export function envsThatHide(): Promise<Set<string>> {
   memoryEnvs ??= listEnvs().then(
     (envs) => new Set(envs.filter((e) => e.needs_memory).map((e) => e.id)),
     () => ((memoryEnvs = null), new Set<string>()),

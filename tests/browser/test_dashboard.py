@@ -242,6 +242,34 @@ def test_extend_and_fork_from_the_job_page_and_see_the_fork_branch_off(signed_in
     assert all(v is None for v in base["center"][start + 1 :])  # the parent stops where the fork goes on
 
 
+def test_compare_page_probes_the_memory_of_each_model_side_by_side(signed_in, server) -> None:  # type: ignore[no-untyped-def]
+    page = signed_in
+    body = {
+        "spec": {**TINY, "env_id": "CartPoleMasked-v1", "total_steps": 2_000},
+        "seeds": [0],
+        "models": ["mlp", "gru"],
+    }
+    with server.client() as client:
+        response = client.post("/api/groups", json=body)
+    assert response.status_code == 201, response.text
+    group = response.json()
+    for job in group["jobs"]:
+        succeeded(server, job["id"])
+    page.goto(f"{server.url}/#/compare?group={group['id']}")
+    panel = page.get_by_test_id("probe-compare")
+    panel.get_by_role("button", name="Probe each model").click()
+    # Both probes run on the worker; then each model's column holds a score for both velocities.
+    cells = "[...document.querySelectorAll('[data-testid=probe-compare-table] td[data-score]')]"
+    page.wait_for_function(f"{cells}.length === 4", timeout=90_000)
+    headers = panel.locator("thead th[data-variant]").all_text_contents()
+    assert len(headers) == 2 and any("gru" in h for h in headers) and any("mlp" in h for h in headers), (
+        headers
+    )
+    rows = panel.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.variable)")
+    assert rows == ["cart_velocity", "pole_angular_velocity"], rows
+    assert panel.get_by_role("button", name="Probe each model").is_disabled()
+
+
 def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page = signed_in
     shots = tmp_path  # the README's screenshots come from docs/screenshots.py

@@ -14,6 +14,8 @@ import { bandSelect, CurvePanel } from "../curvepanel";
 import { h, render } from "../dom";
 import { dateTime } from "../format";
 import { branchFrom } from "../lineage";
+import { renderProbeComparison } from "../probecompare";
+import { envsThatHide } from "../replaypanel";
 import { href, replaceParams, type Route } from "../router";
 import { intervalText } from "../studyview";
 import { METRIC, type Job, type MetricsOut } from "../types";
@@ -51,6 +53,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   const chartEl = h("div", { class: "chart" });
   const legend = h("ul", { class: "legend", "data-testid": "legend" });
   const summary = h("div");
+  const probes = h("section", { class: "panel", "data-testid": "probe-compare" });
   const message = h("div");
   const panel = new CurvePanel(chartEl, legend);
   let jobs: Job[] = [];
@@ -58,6 +61,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
   let timer = 0;
   let stopped = false;
   let loaded = false;
+  let probeGeneration = 0;
   const stale = new Set<string>(); // jobs whose metrics changed since they were fetched
 
   const controls = buildControls(settings, () => {
@@ -73,6 +77,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
     message,
     h("section", { class: "panel main" }, chartEl, legend),
     summary,
+    probes,
   );
   render(message, spinner());
 
@@ -95,6 +100,18 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
     render(summary, summaryTable(variants, settings.metric, settings.band));
   }
 
+  /** Side-by-side memory probes, where the env hides part of its state and two variants have a policy. */
+  async function drawProbes(): Promise<void> {
+    const generation = ++probeGeneration; // a newer call takes over the element
+    const env = jobs[0]?.spec.env_id;
+    if (!env || !(await envsThatHide()).has(env) || jobs.some((job) => job.spec.env_id !== env)) return;
+    try {
+      await renderProbeComparison(probes, groupVariants(runs()), () => stopped || generation !== probeGeneration);
+    } catch (error) {
+      render(probes, errorBox(`Could not load the memory probes: ${(error as Error).message}`));
+    }
+  }
+
   const metricKeys = () => [...new Set([settings.metric in METRICS ? settings.metric : METRIC.return, ...Object.keys(METRICS), METRIC.wallTime])];
 
   async function load(): Promise<void> {
@@ -115,6 +132,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
       loaded = true;
       render(message);
       draw();
+      void drawProbes();
     } catch (error) {
       render(message, errorBox(`Could not load the comparison: ${(error as Error).message}`));
     }
@@ -151,6 +169,7 @@ export function comparePage(root: HTMLElement, route: Route): () => void {
       jobs = jobs.map((j) => (j.id === job.id ? job : j));
       // A finished job's last points are stored before its status changes: fetch them.
       if (before?.status !== job.status) stale.add(job.id);
+      if (before?.status !== job.status && job.status === "succeeded") void drawProbes();
       if (stale.size) refreshStale();
       else if (loaded) render(summary, summaryTable(groupVariants(runs()), settings.metric, settings.band));
     },
