@@ -1,6 +1,6 @@
 """Memory suite: PPO with every memory model on a POPGym subset and masked Pendulum, by MMER.
 
-    python bench/memory_suite.py             # 7 envs x 5 models x 3 seeds, 200k steps: ~25 min on 2 idle cores
+    python bench/memory_suite.py             # 7 envs x 5 models x 3 seeds, 200k steps: ~25 min, 2 idle cores
     python bench/memory_suite.py --quick     # smoke run: 2 envs, mlp and gru, 1 seed, 16,384 steps
     python bench/memory_suite.py --envs popgym/RepeatPreviousEasy --models mlp,gru --seeds 5
     python bench/memory_suite.py --steps 500000 --set hidden_size=256   # longer, another spec field
