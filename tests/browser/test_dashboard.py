@@ -50,6 +50,17 @@ def succeeded(server, job_id: str) -> dict:  # type: ignore[no-untyped-def]
     return job
 
 
+def finished_group(server, body: dict) -> dict:  # type: ignore[no-untyped-def]
+    """POST /api/groups, then wait until every job of the group has succeeded."""
+    with server.client() as client:
+        response = client.post("/api/groups", json=body)
+    assert response.status_code == 201, response.text
+    group = response.json()
+    for job in group["jobs"]:
+        succeeded(server, job["id"])
+    return group
+
+
 def test_missing_or_wrong_token_shows_how_to_get_one(page, page_errors, server) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server.url}/")
     page.get_by_role("heading", name="Sign in to rlserve").wait_for()
@@ -249,12 +260,7 @@ def test_compare_page_probes_the_memory_of_each_model_side_by_side(signed_in, se
         "seeds": [0],
         "models": ["mlp", "gru"],
     }
-    with server.client() as client:
-        response = client.post("/api/groups", json=body)
-    assert response.status_code == 201, response.text
-    group = response.json()
-    for job in group["jobs"]:
-        succeeded(server, job["id"])
+    group = finished_group(server, body)
     page.goto(f"{server.url}/#/compare?group={group['id']}")
     panel = page.get_by_test_id("probe-compare")
     panel.get_by_role("button", name="Probe each model").click()
@@ -279,12 +285,7 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_
         "models": ["mlp", "gru"],
         "name": "mlp vs gru",
     }
-    with server.client() as client:
-        response = client.post("/api/groups", json=body)
-    assert response.status_code == 201, response.text
-    group = response.json()
-    for job in group["jobs"]:
-        succeeded(server, job["id"])
+    group = finished_group(server, body)
     page.goto(f"{server.url}/#/compare?group={group['id']}")
     legend = page.get_by_test_id("legend")
     legend.get_by_text("n=3").first.wait_for()
