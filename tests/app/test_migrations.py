@@ -4,12 +4,14 @@ and job scores, 0005 job lineage, 0006 replays."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from app.db import MIGRATIONS, get_engine, session_scope, upgrade
 from app.models import utcnow
@@ -36,6 +38,24 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         drop()
 
 
+def _add_user(session: Session, now: datetime) -> None:
+    session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
+
+
+def _add_job(session: Session, now: datetime, job_id: str, points_written: int, **extra: object) -> None:
+    """A finished job of user 1, with the columns every revision has and `extra` ones of later revisions."""
+    columns = ["id", "points_written", *extra]
+    names, params = ", ".join(columns), ", ".join(f":{c}" for c in columns)
+    session.execute(
+        text(
+            "INSERT INTO jobs (user_id, priority, spec, status, queue, cancel_requested, attempts,"
+            f" created_at, last_step, {names})"
+            f" VALUES (1, 0, '{{}}', 'succeeded', 'cpu', false, 1, :t, 10, {params})"
+        ),
+        {"t": now, "id": job_id, "points_written": points_written, **extra},
+    )
+
+
 def _columns(url: str) -> set[str]:
     return {c["name"] for c in inspect(get_engine(url)).get_columns("artifacts")}
 
@@ -44,15 +64,8 @@ def test_migration_0003_drops_relpath_and_keeps_artifacts(url: str) -> None:
     upgrade(url, "0002")
     now = utcnow()
     with session_scope(url) as session:
-        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
-        session.execute(
-            text(
-                "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
-                " attempts, created_at, last_step, points_written)"
-                " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0)"
-            ),
-            {"t": now},
-        )
+        _add_user(session, now)
+        _add_job(session, now, "j1", points_written=0)
         session.execute(
             text(
                 "INSERT INTO artifacts (job_id, kind, relpath, step, size_bytes, created_at)"
@@ -83,15 +96,8 @@ def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(url: str) -> No
     upgrade(url, "0003")
     now = utcnow()
     with session_scope(url) as session:
-        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
-        session.execute(
-            text(
-                "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
-                " attempts, created_at, last_step, points_written, mean_return)"
-                " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 0, 42.5)"
-            ),
-            {"t": now},
-        )
+        _add_user(session, now)
+        _add_job(session, now, "j1", points_written=0, mean_return=42.5)
     upgrade(url)
     get_engine(url).dispose()
     assert {"study_id", "cell_id", "final_score", "mmer", "eval_score"} <= _job_columns(url)
@@ -111,16 +117,11 @@ def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(url: str) -> No
 
 
 def test_migration_0005_adds_job_lineage_and_keeps_every_row(url: str) -> None:
-    job = (
-        "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
-        " attempts, created_at, last_step, points_written{extra})"
-        " VALUES (:id, 1, 0, '{{}}', 'succeeded', 'cpu', false, 1, :t, 10, 1{values})"
-    )
     upgrade(url, "0004")
     now = utcnow()
     with session_scope(url) as session:
-        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
-        session.execute(text(job.format(extra="", values="")), {"id": "p1", "t": now})
+        _add_user(session, now)
+        _add_job(session, now, "p1", points_written=1)
         session.execute(
             text(
                 "INSERT INTO metric_points (job_id, step, \"values\", created_at) VALUES ('p1', 10, '{}', :t)"
@@ -134,10 +135,7 @@ def test_migration_0005_adds_job_lineage_and_keeps_every_row(url: str) -> None:
     with session_scope(url) as session:
         # Copying the table (SQLite) cascaded nothing: the old job's points are all there.
         assert session.execute(text("SELECT job_id, step FROM metric_points")).all() == [("p1", 10)]
-        session.execute(
-            text(job.format(extra=", parent_id, forked_at_step", values=", 'p1', 10")),
-            {"id": "c1", "t": now},
-        )
+        _add_job(session, now, "c1", points_written=1, parent_id="p1", forked_at_step=10)
     with session_scope(url) as session:
         session.execute(text("DELETE FROM metric_points WHERE job_id = 'p1'"))
         session.execute(text("DELETE FROM jobs WHERE id = 'p1'"))
@@ -159,15 +157,8 @@ def test_migration_0006_adds_replays_that_go_with_their_job(url: str) -> None:
     upgrade(url, "0005")
     now = utcnow()
     with session_scope(url) as session:
-        session.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', :t)"), {"t": now})
-        session.execute(
-            text(
-                "INSERT INTO jobs (id, user_id, priority, spec, status, queue, cancel_requested,"
-                " attempts, created_at, last_step, points_written)"
-                " VALUES ('j1', 1, 0, '{}', 'succeeded', 'cpu', false, 1, :t, 10, 1)"
-            ),
-            {"t": now},
-        )
+        _add_user(session, now)
+        _add_job(session, now, "j1", points_written=1)
     upgrade(url)
     get_engine(url).dispose()
     with session_scope(url) as session:
