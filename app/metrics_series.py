@@ -5,9 +5,12 @@ rows once per key in Python. Here the rows' JSON text is read as is and decoded 
 `json.loads` of one joined array; each key becomes a (steps, values) pair of arrays, which
 `minmax_indices` downsamples and `series_json` serialises.
 
-A finished job's points do not change, so its decoded table (and the JSON of the series
-already served) is kept in an in-process LRU, checked on every use against the count and
-highest step of the job's stored points (one index-only query).
+A job's decoded table (and the JSON of the series already served from it) is kept in an
+in-process LRU, checked on every use against the count and highest step of the job's stored
+points (one index-only query). Points are only ever added after the highest step stored (a
+resumed attempt sends again points that are already there, which are ignored), so while a
+job trains its cached table is extended by the rows after its last step instead of being
+read again: twenty dashboards polling a running job decode each point once.
 """
 
 from __future__ import annotations
@@ -124,23 +127,22 @@ def series_json(table: SeriesTable, key: str, max_points: int) -> tuple[str, boo
 
 
 class SeriesCache:
-    """Finished jobs' tables, least recently used first out, within `max_bytes`."""
+    """Jobs' tables with the version they were read at, least recently used first out, within `max_bytes`."""
 
     def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_fragments: int = 64) -> None:
         self.max_bytes = max_bytes
         self.max_fragments = max_fragments
         self._lock = threading.Lock()
-        self._tables: OrderedDict[str, tuple[tuple[int, int | None], SeriesTable]] = OrderedDict()
+        self._tables: OrderedDict[str, tuple[Version, SeriesTable]] = OrderedDict()
 
-    def get(self, job_id: str, version: tuple[int, int | None]) -> SeriesTable | None:
+    def get(self, job_id: str) -> tuple[Version, SeriesTable] | None:
         with self._lock:
             hit = self._tables.get(job_id)
-            if hit is None or hit[0] != version:
-                return None
-            self._tables.move_to_end(job_id)
-            return hit[1]
+            if hit is not None:
+                self._tables.move_to_end(job_id)
+            return hit
 
-    def put(self, job_id: str, version: tuple[int, int | None], table: SeriesTable) -> None:
+    def put(self, job_id: str, version: Version, table: SeriesTable) -> None:
         if table.nbytes > self.max_bytes // 4:
             return
         with self._lock:
@@ -167,10 +169,12 @@ class SeriesCache:
             total -= table.nbytes
 
 
+# (count, highest step) of a job's stored points.
+Version = tuple[int, int | None]
 CACHE = SeriesCache()
 
 
-def stored_version(session: Session, job_id: str) -> tuple[int, int | None]:
+def stored_version(session: Session, job_id: str) -> Version:
     """(count, highest step) of the job's stored points: a cached table is current if they match."""
     count, last = session.execute(
         select(func.count(), func.max(MetricPoint.step)).where(MetricPoint.job_id == job_id)
@@ -178,12 +182,33 @@ def stored_version(session: Session, job_id: str) -> tuple[int, int | None]:
     return int(count), None if last is None else int(last)
 
 
-def finished_table(session: Session, job_id: str) -> SeriesTable:
-    """A finished job's whole table, from the cache when its points have not changed."""
-    table = CACHE.get(job_id, stored_version(session, job_id))
+def job_table(session: Session, job_id: str) -> SeriesTable:
+    """The job's whole table: cached while its points are unchanged, extended while it trains."""
+    stored = stored_version(session, job_id)
+    hit = CACHE.get(job_id)
+    if hit is not None and hit[0] == stored:
+        return hit[1]
+    table = None
+    if hit is not None and hit[0][1] is not None and hit[0][0] <= stored[0]:
+        cached_version, cached = hit
+        table = extended(cached, decode_rows(*fetch_rows(session, job_id, since_step=cached_version[1])))
+        if len(table.row_steps) < stored[0]:  # a point landed below the cached ones: read it all again
+            table = None
     if table is None:
         table = decode_rows(*fetch_rows(session, job_id))
-        # The version of what was read, so a point stored in between shows as a change next time.
-        version = (len(table.row_steps), int(table.row_steps[-1]) if len(table.row_steps) else None)
-        CACHE.put(job_id, version, table)
+    # The version of what was read, so a point stored in between shows as a change next time.
+    last = int(table.row_steps[-1]) if len(table.row_steps) else None
+    CACHE.put(job_id, (len(table.row_steps), last), table)
     return table
+
+
+def extended(table: SeriesTable, more: SeriesTable) -> SeriesTable:
+    """`table` followed by `more`, whose rows all come after its own."""
+    if not len(more.row_steps):
+        return table
+    empty = (_EMPTY_STEPS, _EMPTY_VALUES)
+    series = {}
+    for key in dict.fromkeys([*table.series, *more.series]):
+        (steps, values), (more_steps, more_values) = table.series.get(key, empty), more.series.get(key, empty)
+        series[key] = (np.concatenate([steps, more_steps]), np.concatenate([values, more_values]))
+    return SeriesTable(np.concatenate([table.row_steps, more.row_steps]), series)

@@ -290,4 +290,7 @@ class Replay(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Written by the recording worker while it runs; the reaper fails a running replay
+    # whose heartbeat stopped, so a lost one does not hold the user's replay quota.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

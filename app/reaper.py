@@ -1,7 +1,9 @@
 """Finds running jobs whose worker stopped beating and re-queues them (or fails them after N tries).
 
-Runs in the API process (a background loop) and once when a worker starts; updates are
-conditional, so several reapers at once re-queue a job only once.
+Replays and probes whose worker stopped beating fail instead (playing one again is cheap),
+so a lost one does not hold its user's replay quota. Runs in the API process (a background
+loop) and once when a worker starts; updates are conditional, so several reapers at once
+re-queue a job only once.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from app.db import session_scope
 from app.job_states import record_status
-from app.models import Job, JobStatus, utcnow
+from app.models import Job, JobStatus, Replay, ReplayStatus, utcnow
 from app.queue import enqueue
 from app.settings import Settings
 
@@ -22,7 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def reap_once(settings: Settings, celery: Any) -> list[str]:
-    """Re-queue (or fail) every running job with a stale heartbeat; returns the re-queued ids."""
+    """Re-queue (or fail) every running job with a stale heartbeat, and fail such replays.
+
+    Returns the re-queued jobs' ids.
+    """
+    reap_replays(settings)
     cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
     requeued: list[tuple[str, str, int]] = []
     with session_scope(settings.database_url) as session:
@@ -54,3 +60,23 @@ def reap_once(settings: Settings, celery: Any) -> list[str]:
         if celery is not None:
             enqueue(celery, settings, job_id, queue, user_id)
     return [job_id for job_id, _, _ in requeued]
+
+
+def reap_replays(settings: Settings) -> list[str]:
+    """Fail every running replay or probe with a stale heartbeat; returns their ids."""
+    cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
+    silent = f"its worker was lost (no heartbeat for over {settings.heartbeat_timeout:g} s); play it again"
+    with session_scope(settings.database_url) as session:
+        failed = session.scalars(
+            update(Replay)
+            .where(
+                Replay.status == ReplayStatus.running,
+                # NULL: a row claimed before heartbeats were written (migration 0007).
+                or_(Replay.heartbeat_at.is_(None), Replay.heartbeat_at < cutoff),
+            )
+            .values(status=ReplayStatus.failed, error=silent, finished_at=utcnow())
+            .returning(Replay.id)
+        ).all()
+    for replay_id in failed:
+        log.warning("failed replay %s: its worker stopped beating", replay_id)
+    return list(failed)

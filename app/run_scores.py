@@ -2,8 +2,8 @@
 
 A job's scores are stored on its row when it finishes (`record_status` calls
 `store_scores`); an unfinished job's are computed from its points so far whenever a view
-asks (`scores_for`), and marked partial. Jobs that finished before scores were stored get
-theirs computed from their points when asked, from the finished-table cache.
+asks (`scores_for`), from the API's cached table of its points, and marked partial. Jobs
+that finished before scores were stored get theirs computed from their points when asked.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from app.metrics_series import SeriesTable, decode_rows, fetch_rows, finished_table
+from app.metrics_series import SeriesTable, decode_rows, fetch_rows, job_table
 from app.models import FINISHED, Job, JobStatus
 from rlcore import stats
 
@@ -68,13 +68,9 @@ def _window_end(job: Job) -> int | None:
 
 
 def compute_scores(session: Session, job: Job, cached: bool = False) -> RunScores:
-    """The job's scores from its stored points. `cached`: read a finished job through the API's cache."""
-    partial = job.status not in FINISHED
-    if cached and not partial:
-        table = finished_table(session, job.id)
-    else:
-        table = decode_rows(*fetch_rows(session, job.id), SCORE_KEYS)
-    return scores_of_table(table, _window_end(job), partial)
+    """The job's scores from its stored points. `cached`: read them through the API's cache."""
+    table = job_table(session, job.id) if cached else decode_rows(*fetch_rows(session, job.id), SCORE_KEYS)
+    return scores_of_table(table, _window_end(job), partial=job.status not in FINISHED)
 
 
 def store_scores(session: Session, job: Job) -> None:

@@ -230,17 +230,19 @@ class Stack:
             token,
         )
 
-    def wait_replay(self, replay_id: str, timeout: float = 120) -> dict[str, Any]:
-        """The replay once it is ready or failed (with its data when ready)."""
+    def wait_replay(
+        self, replay_id: str, timeout: float = 120, statuses: tuple[str, ...] = ("ready", "failed")
+    ) -> dict[str, Any]:
+        """The replay once its status is one of `statuses` (with its data when ready)."""
         client = self.client()
         deadline = time.monotonic() + timeout
         while True:
             replay = client.get(f"/api/replays/{replay_id}").json()
-            if replay["status"] in ("ready", "failed"):
+            if replay["status"] in statuses:
                 return replay
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"timed out waiting for replay {replay_id}: {replay}\n"
+                    f"timed out waiting for replay {replay_id} to be {' or '.join(statuses)}: {replay}\n"
                     f"--- worker log ---\n{self.worker.log()[-4000:]}"
                 )
             time.sleep(0.2)

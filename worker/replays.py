@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import threading
 import traceback
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from app.db import session_scope
 from app.models import Job, Replay, ReplayStatus, utcnow
@@ -22,13 +26,21 @@ log = logging.getLogger(__name__)
 
 def execute_replay(settings: Settings, replay_id: str) -> str:
     """Run the replay `replay_id` if it is still to run; returns what happened, for the log."""
+    stale_before = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
     with session_scope(settings.database_url) as session:
-        # Claim: queued -> running. A redelivered task (its worker died) finds it running
-        # and runs it again; its files are written whole or not at all, so that is harmless.
+        # Claim: queued -> running, or running but silent (the task was redelivered after
+        # its worker died). A recording whose worker still beats is left alone. The files
+        # are written whole or not at all, so a second run of the same replay is harmless.
         claimed = session.execute(
             update(Replay)
-            .where(Replay.id == replay_id, Replay.status.in_([ReplayStatus.queued, ReplayStatus.running]))
-            .values(status=ReplayStatus.running)
+            .where(
+                Replay.id == replay_id,
+                or_(
+                    Replay.status == ReplayStatus.queued,
+                    (Replay.status == ReplayStatus.running) & (Replay.heartbeat_at < stale_before),
+                ),
+            )
+            .values(status=ReplayStatus.running, heartbeat_at=utcnow())
         ).rowcount
         replay = session.get(Replay, replay_id) if claimed else None
         job = session.get(Job, replay.job_id) if replay else None
@@ -36,11 +48,38 @@ def execute_replay(settings: Settings, replay_id: str) -> str:
             return "skipped"
         session.expunge_all()
     try:
-        _record(settings, replay, job)
+        with _beating(settings, replay_id):
+            _record(settings, replay, job)
     except Exception as error:
         log.error("replay %s failed:\n%s", replay_id, traceback.format_exc())
         return _finish(settings, replay_id, ReplayStatus.failed, short_error(error))
     return _finish(settings, replay_id, ReplayStatus.ready, None)
+
+
+@contextlib.contextmanager
+def _beating(settings: Settings, replay_id: str) -> Iterator[None]:
+    """Write the replay's heartbeat every `heartbeat_interval` while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(settings.heartbeat_interval):
+            try:
+                with session_scope(settings.database_url) as session:
+                    session.execute(
+                        update(Replay)
+                        .where(Replay.id == replay_id, Replay.status == ReplayStatus.running)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # a database blip: the next beat tries again
+                log.warning("replay %s: heartbeat failed", replay_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"replay-heartbeat-{replay_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _record(settings: Settings, replay: Replay, job: Job) -> None:

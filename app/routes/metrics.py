@@ -14,8 +14,7 @@ from app import schemas
 from app.auth import UserDep
 from app.deps import SessionDep
 from app.downsample import minmax_indices
-from app.metrics_series import CACHE, SeriesTable, decode_rows, dumps, fetch_rows, finished_table, series_json
-from app.models import FINISHED
+from app.metrics_series import CACHE, SeriesTable, decode_rows, dumps, fetch_rows, job_table, series_json
 from app.schemas import DB_INT_MAX, error_responses
 from app.services import get_owned_job
 
@@ -64,18 +63,14 @@ def get_metrics(
         table = decode_rows(steps, texts, wanted or None)
         return _csv(job.id, table, wanted or table.keys_after(None), max_points)
 
-    cached = job.status in FINISHED
-    if cached:
-        # A finished job's points no longer change: decode them once, serve from memory.
-        table = finished_table(session, job.id).after(since_step)
-    else:
-        table = decode_rows(*fetch_rows(session, job.id, since_step), wanted or None)
+    # Decoded once per process and extended as points arrive (app/metrics_series.py).
+    table = job_table(session, job.id).after(since_step)
     wanted = wanted or table.keys_after(None)
     parts: list[str] = []
     downsampled = False
     for key in dict.fromkeys(wanted):
         fragment = series_json(table, key, max_points)
-        if cached and since_step is None:
+        if since_step is None:  # the cached table itself: keep the JSON for the next reader
             CACHE.remember(table, key, max_points, fragment)
         downsampled |= fragment[1]
         parts.append(dumps(key) + ":" + fragment[0])

@@ -7,7 +7,7 @@ import random
 import numpy as np
 
 from app.downsample import minmax_downsample, minmax_indices
-from app.metrics_series import SeriesCache, decode_rows, series_json
+from app.metrics_series import decode_rows, series_json
 
 
 def test_short_series_unchanged() -> None:
@@ -54,16 +54,3 @@ def test_decode_rows_splits_keys_and_serialises_like_before() -> None:
     assert table.after(30).keys_after(None) == []
     only_a = decode_rows([10], ['{"a": 1, "b": 2}'], ["a"])
     assert list(only_a.series) == ["a"] and only_a.series["a"][1].tolist() == [1.0]
-
-
-def test_cache_serves_a_table_only_for_its_version() -> None:
-    cache = SeriesCache(max_bytes=1_000)
-    table = decode_rows([1, 2], ['{"a": 1}', '{"a": 2}'])
-    cache.put("job", (2, 2), table)
-    assert cache.get("job", (2, 2)) is table
-    assert cache.get("job", (3, 5)) is None and cache.get("other", (2, 2)) is None
-    cache.remember(table, "a", 0, series_json(table, "a", 0))
-    assert series_json(table, "a", 0) == ('{"steps":[1,2],"values":[1.0,2.0]}', False)
-    for i in range(100):  # over the byte budget: the least recently used go first
-        cache.put(f"job{i}", (2, 2), decode_rows([1, 2], ['{"a": 1}', '{"a": 2}']))
-    assert cache.get("job", (2, 2)) is None and cache.get("job99", (2, 2)) is not None

@@ -3,6 +3,7 @@
 The job still succeeds, every update's point is stored exactly once, and every metric
 equals that of an uninterrupted run of the same spec: each attempt resumes bit-exactly
 from the last checkpoint, so the points it sends again are the ones already stored.
+A replay whose worker is killed fails with the reason, instead of staying "running".
 """
 
 from __future__ import annotations
@@ -132,3 +133,28 @@ def test_three_sigkills_leave_the_metrics_of_an_uninterrupted_run(pg_stack: Stac
     assert sorted(want) == every_update
     mismatches = differences(got, want)
     assert not mismatches, f"{len(mismatches)} differences (kills {kills}): {mismatches[:10]}"
+
+
+def test_a_probe_whose_worker_is_killed_fails_with_the_reason(pg_stack: Stack) -> None:
+    stack = pg_stack
+    client = stack.client()
+    masked = {**SPEC, "env_id": "CartPoleMasked-v1", "total_steps": 2_000}
+    job = stack.wait_finished(stack.submit(**masked)["id"])
+    assert job["status"] == "succeeded", job
+    # 256 episodes: seconds of recording, time enough to see it running and kill it.
+    long_probe = {"kind": "probe", "episodes": 256, "max_steps": 1_000}
+    created = client.post(f"/api/jobs/{job['id']}/replays", json=long_probe)
+    assert created.status_code == 202, created.text
+    replay_id = created.json()["id"]
+    stack.wait_replay(replay_id, timeout=60, statuses=("running", "ready", "failed"))
+    stack.worker.kill()
+    assert client.get(f"/api/replays/{replay_id}").json()["status"] == "running"
+    stack.worker.start()
+
+    lost = stack.wait_replay(replay_id, timeout=60)
+    assert lost["status"] == "failed" and "worker was lost" in lost["error"], lost
+    assert lost["finished_at"] and lost["data"] is None
+    # The worker that came back records the next one.
+    again = client.post(f"/api/jobs/{job['id']}/replays", json={"kind": "probe", "episodes": 8})
+    assert again.status_code == 202, again.text
+    assert stack.wait_replay(again.json()["id"])["status"] == "ready"
