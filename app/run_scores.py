@@ -8,6 +8,8 @@ that finished before scores were stored get theirs computed from their points wh
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -101,5 +103,28 @@ def scores_for(session: Session, jobs: Iterable[Job]) -> dict[str, RunScores]:
         elif not job.last_step:
             out[job.id] = RunScores(partial=True)  # queued, no point yet
         else:
-            out[job.id] = compute_scores(session, job, cached=True)
+            out[job.id] = _computed(session, job)
     return out
+
+
+# Computed scores by job id, with the row's (status, last step, points written) they were
+# computed at. A running job's row changes at each heartbeat (seconds), not at each point,
+# so between beats every reader of it gets the same partial scores without a query.
+_COMPUTED: OrderedDict[str, tuple[tuple[str, int | None, int], RunScores]] = OrderedDict()
+_COMPUTED_MAX = 4096
+_COMPUTED_LOCK = threading.Lock()
+
+
+def _computed(session: Session, job: Job) -> RunScores:
+    seen = (job.status, job.last_step, job.points_written)
+    with _COMPUTED_LOCK:
+        hit = _COMPUTED.get(job.id)
+    if hit is not None and hit[0] == seen:
+        return hit[1]
+    scores = compute_scores(session, job, cached=True)
+    with _COMPUTED_LOCK:
+        _COMPUTED[job.id] = (seen, scores)
+        _COMPUTED.move_to_end(job.id)
+        while len(_COMPUTED) > _COMPUTED_MAX:
+            _COMPUTED.popitem(last=False)
+    return scores

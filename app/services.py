@@ -12,7 +12,7 @@ from fastapi import HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import delete, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from app import schemas
 from app.auth import CurrentUser
@@ -26,9 +26,14 @@ from app.studies.stats import score_aggregates
 from rlcore.spec import TrainSpec
 
 
-def get_owned_job(session: Session, user: CurrentUser, job_id: str) -> Job:
-    """The job if it exists and belongs to `user`; 404 otherwise (another user's job does not exist)."""
-    job = session.get(Job, job_id) if job_id.isalnum() and len(job_id) <= 32 else None
+def get_owned_job(session: Session, user: CurrentUser, job_id: str, *, relations: bool = True) -> Job:
+    """The job if it exists and belongs to `user`; 404 otherwise (another user's job does not exist).
+
+    `relations=False`: its tags, history and artifacts load only if read (three queries
+    fewer for a route that needs the row alone).
+    """
+    options = [] if relations else [lazyload(Job.tags), lazyload(Job.events), lazyload(Job.artifacts)]
+    job = session.get(Job, job_id, options=options) if job_id.isalnum() and len(job_id) <= 32 else None
     if job is None or job.user_id != user.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
     return job

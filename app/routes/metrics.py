@@ -53,7 +53,7 @@ def get_metrics(
     format: Annotated[MetricsFormat, Query()] = MetricsFormat.json,
 ) -> schemas.MetricsOut | Response:
     """A job's curves. Downsampling keeps each bucket's min and max, so spikes stay visible."""
-    job = get_owned_job(session, user, job_id)
+    job = get_owned_job(session, user, job_id, relations=False)
     if max_points is None:
         max_points = 0 if format == MetricsFormat.csv else DEFAULT_MAX_POINTS
     wanted = [k for k in (keys or "").split(",") if k]
