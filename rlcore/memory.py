@@ -238,14 +238,14 @@ def _cnn_parameters(obs_shape: tuple[int, ...]) -> int:
 def _cnn_floats(obs_shape: tuple[int, ...]) -> int:
     """Floats per replayed step that the Nature-CNN keeps for, and makes in, the backward.
 
-    The float copy of the frames and its scaled copy (the first convolution's saved
-    input), then per feature map its convolution's output, the ReLU's saved output and
-    their gradients, plus the convolutions' unfolded inputs: 5 floats per feature-map
-    value, as measured on the CPU (tests/rlcore/test_memory.py); then the 512 features
+    The float copy of the frames, its scaled copy and its channels-last copy (the first
+    convolution's saved input), then per feature-map value its convolution's output, the
+    ReLU's saved output and a gradient: 3 floats, as measured on the CPU with the NHWC
+    layout, which unfolds no inputs (tests/rlcore/test_memory.py); then the 512 features
     with theirs.
     """
     maps = sum(math.prod(m) for m in cnn_feature_maps(obs_shape))
-    return 2 * math.prod(obs_shape) + 5 * maps + 4 * CNN_FEATURES
+    return 3 * math.prod(obs_shape) + 3 * maps + 4 * CNN_FEATURES
 
 
 def _features(spec: TrainSpec, obs: Obs) -> int:

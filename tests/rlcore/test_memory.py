@@ -411,7 +411,7 @@ print(status("VmHWM") - before)
     ("fields", "shape"),
     [
         ({"model": "gru", "num_envs": 16, "rollout_length": 16}, (4, 84, 84)),
-        ({"model": "mlp", "num_envs": 16, "rollout_length": 8}, (4, 84, 84)),
+        ({"model": "mlp", "num_envs": 16, "rollout_length": 16}, (4, 84, 84)),
         ({"model": "lstm", "hidden_size": 128, "num_envs": 48, "rollout_length": 32}, (1, 36, 36)),
     ],
 )
