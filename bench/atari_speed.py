@@ -4,9 +4,9 @@
     python bench/atari_speed.py --quick                   # tiny budgets: a smoke run of every row
     python bench/atari_speed.py --device cuda --envs 8,64,256   # GPU rows (rlcore only)
 
-Needs the `bench` extra (`pip install -c constraints.txt -e '.[bench]'`) for the sb3 rows,
-and opencv (`opencv-python-headless`) for sb3's own Atari wrappers; without it the sb3
-rows run on ALE's C++ vector env instead (see "sb3 envs" below).
+Needs the `bench` extra (`pip install -c constraints.txt -e '.[bench]'`) for the sb3 rows;
+it brings opencv (`opencv-python-headless`) for sb3's own Atari wrappers. Without opencv
+the sb3 rows run on ALE's C++ vector env instead (see "sb3 envs" below).
 
 Each row trains once, one row after another in this process, and reports training env
 steps/s (rollout and update together) over a fixed budget of env steps that starts after
