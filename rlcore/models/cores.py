@@ -8,6 +8,8 @@ replaying a rollout chunk (T>1), so the policy trained is the policy that acted.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -106,7 +108,31 @@ class RecurrentCore(MemoryCore):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if x.is_cuda or torch.onnx.is_in_onnx_export():
             return self._run_torch_rnn(x, state, starts)
+        if self.lstm and x.shape[0] > 1 and torch.is_grad_enabled():
+            # Training an LSTM on a CPU: PyTorch's own layer runs oneDNN's fused LSTM,
+            # forward and backward about 2x faster than the hand-written loop, but only
+            # over whole (unpacked) sequences. So call it between the steps where some
+            # row starts an episode, when those are few; else the loop is faster.
+            # (oneDNN's PyTorch path has no GRU: there the hand-written loop is faster.)
+            reset_steps = (torch.nonzero(starts[1:].any(dim=1)).flatten() + 1).tolist()
+            if len(reset_steps) <= x.shape[0] // 8:
+                return self._run_lstm_between_resets(x, state, starts, reset_steps)
         return self._run_sequence(x, state, starts)
+
+    def _run_lstm_between_resets(
+        self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor, reset_steps: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`nn.LSTM` over each stretch of steps in which no row starts an episode."""
+        h, c = self._to_rnn(reset_where(state, starts[0]))
+        bounds = [0, *reset_steps, x.shape[0]]
+        outputs = []
+        for begin, end in itertools.pairwise(bounds):
+            if begin > 0:
+                keep = (~starts[begin]).to(x.dtype).view(1, -1, 1)
+                h, c = h * keep, c * keep
+            out, (h, c) = self.rnn(x[begin:end], (h, c))
+            outputs.append(out)
+        return torch.cat(outputs), self._from_rnn((h, c))
 
     def _run_torch_rnn(
         self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor

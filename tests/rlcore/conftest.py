@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -67,56 +70,79 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="session")
-def training_pool() -> Iterator[ProcessPoolExecutor]:
-    """Two processes for the learning tests' seeds: one per core of the machine the suite runs on.
-
-    Spawned, not forked: a forked child of a process that has used torch's thread pool can hang.
-    """
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield pool
-
-
 class TrainedRuns:
-    """`trained(name)`: RUNS[name] trained on every seed in SEEDS, once per session; the run folders.
+    """The learning runs (`learning_runs.RUNS`), each on every seed in SEEDS, training in the background.
 
-    The first seeds run side by side, one per core, and the last one, with its two torch
-    threads, alone: beside another run its threads would compete with that run for the cores.
-    `results(name)` are the runs' `TrainResult`s, in the order of SEEDS.
+    Every run is queued at collection time on a pool of two processes (one per core) at a
+    lower CPU priority (nice 10), so the runs use what the other tests leave idle and the
+    timed tests of the service keep their cores; the tests that read them run last. The
+    last seed of each run trains with `torch_threads: 2`. `results(name)` waits for the
+    runs' `TrainResult`s, in the order of SEEDS; `trained(name)` returns their folders.
     """
 
-    def __init__(self, pool: ProcessPoolExecutor, make_spec: Callable[..., TrainSpec], root: Path) -> None:
-        self.pool, self.make_spec, self.root = pool, make_spec, root
-        self._done: dict[str, list[TrainResult]] = {}
+    NICE = 10
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        # Spawned, not forked: a forked child of a process that has used torch's thread pool can hang.
+        self.pool = multiprocessing.get_context("spawn").Pool(2, initializer=os.nice, initargs=(self.NICE,))
+        self.pending: dict[str, list[AsyncResult[TrainResult]]] = {
+            name: [
+                self.pool.apply_async(train, (self._spec(name, seed), self._folder(name, seed)))
+                for seed in SEEDS
+            ]
+            for name in RUNS
+        }
+
+    def _spec(self, name: str, seed: int) -> TrainSpec:
+        threads = 2 if seed == SEEDS[-1] else 1
+        return TrainSpec.model_validate(
+            {"device": "cpu", "checkpoint_interval": 0, "seed": seed, "torch_threads": threads, **RUNS[name]}
+        )
 
     def _folder(self, name: str, seed: int) -> Path:
         return self.root / name / str(seed)
 
-    def _train(self, name: str, seed: int, threads: int) -> Future[TrainResult]:
-        spec = self.make_spec(seed=seed, torch_threads=threads, **RUNS[name])
-        return self.pool.submit(train, spec, self._folder(name, seed))
-
     def results(self, name: str) -> list[TrainResult]:
-        if name not in self._done:
-            first = [self._train(name, seed, 1) for seed in SEEDS[:-1]]
-            results = [future.result() for future in first]
-            results.append(self._train(name, SEEDS[-1], 2).result())
-            self._done[name] = results
-        return self._done[name]
+        return [result.get() for result in self.pending[name]]
 
     def __call__(self, name: str) -> list[Path]:
         self.results(name)
         return [self._folder(name, seed) for seed in SEEDS]
 
+    def close(self) -> None:
+        """Stop the runs still training (when the session ends early) and remove their folders."""
+        self.pool.terminate()
+        self.pool.join()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_TRAINED = pytest.StashKey[TrainedRuns]()
+
+
+def _reads_trained_runs(item: pytest.Item) -> bool:
+    return "trained" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the learning runs as soon as a selected test needs them, and run those tests last."""
+    readers = [item for item in items if _reads_trained_runs(item)]
+    if not readers or _TRAINED in config.stash:
+        return
+    items[:] = [item for item in items if not _reads_trained_runs(item)] + readers
+    root = Path(tempfile.mkdtemp(prefix="rlserve-trained-"))
+    config.stash[_TRAINED] = TrainedRuns(root)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TRAINED in config.stash:
+        config.stash[_TRAINED].close()
+
 
 @pytest.fixture(scope="session")
-def trained(
-    training_pool: ProcessPoolExecutor,
-    make_spec: Callable[..., TrainSpec],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> TrainedRuns:
-    """The learning runs (`learning_runs.RUNS`), each trained once per session when first asked for."""
-    return TrainedRuns(training_pool, make_spec, tmp_path_factory.mktemp("trained"))
+def trained(pytestconfig: pytest.Config) -> TrainedRuns:
+    """The learning runs, started at collection (see TrainedRuns)."""
+    return pytestconfig.stash[_TRAINED]
 
 
 class PixelVectorEnv(VectorEnv):

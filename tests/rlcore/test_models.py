@@ -42,6 +42,36 @@ def test_chunk_replay_equals_step_by_step(model: str, layers: int, encoder: str)
     torch.testing.assert_close(chunk_state, state, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("reset_steps", [(), (9,), (9, 20)])
+def test_lstm_training_between_resets_equals_the_step_loop(layers: int, reset_steps: tuple[int, ...]) -> None:
+    """An LSTM trains over a chunk with few episode starts through nn.LSTM (oneDNN), called
+    between those starts: outputs, final state and every gradient are the loop's."""
+    policy = make_policy("lstm", layers)
+    core = policy.core
+    steps, batch = 32, 4
+    features = torch.randn(steps, batch, 16)
+    starts = torch.zeros(steps, batch, dtype=torch.bool)
+    starts[0, 1] = True
+    for t in reset_steps:
+        starts[t, t % batch] = True
+    state = torch.randn(batch, *policy.state_shape)
+    probe = torch.randn(steps, batch, 16)
+
+    def run(fn):
+        core.zero_grad()
+        x = features.clone().requires_grad_()
+        out, last = fn(x, state, starts)
+        ((out * probe).sum() + last.sum()).backward()
+        return out, last, x.grad, [p.grad.clone() for p in core.parameters()]
+
+    assert len(reset_steps) <= steps // 8  # the stretches' path, as forward chooses it
+    got = run(core)
+    expected = run(core._run_sequence)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+
+
 def gradient_to_earlier_obs(model: str, k: int, start_at: int | None = None) -> float:
     policy = make_policy(model, window=k + 2)
     obs = torch.randn(k + 1, 1, 4, requires_grad=True)
