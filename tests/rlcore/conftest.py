@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.pool
 import os
 import shutil
 import tempfile
@@ -70,40 +72,58 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
-class TrainedRuns:
-    """The learning runs (`learning_runs.RUNS`), each on every seed in SEEDS, training in the background.
+def _run_behind_the_other_tests() -> None:
+    """Lowest CPU priority for this process: it takes only what the rest of the suite leaves idle."""
+    # With autogroup scheduling (Linux's default), nice weighs only against processes of the
+    # same session, and the service the tests start runs in sessions of its own: so a session
+    # of its own for this process, with that group niced too.
+    os.setsid()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text("19")
+    os.nice(19)
 
-    Every run is queued at collection time on a pool of two processes (one per core) at a
-    lower CPU priority (nice 10), so the runs use what the other tests leave idle and the
-    timed tests of the service keep their cores; the tests that read them run last. The
-    last seed of each run trains with `torch_threads: 2`. `results(name)` waits for the
-    runs' `TrainResult`s, in the order of SEEDS; `trained(name)` returns their folders.
+
+class TrainedRuns:
+    """The learning runs (`learning_runs.RUNS`), each on every seed in SEEDS; `trained(name)` their folders.
+
+    The one-thread seeds of every run are queued when the tests are collected, on two
+    background processes (one per core) at the lowest CPU priority: they train on what the
+    rest of the suite leaves idle, and the tests that read them run last. The last seed
+    of each run trains with `torch_threads: 2`; its two threads wait on each other at every
+    parallel operator, so beside any other run it would crawl: those seeds train one at a
+    time, once the background is done, when a test first asks. `results(name)` are the
+    runs' `TrainResult`s, in the order of SEEDS.
     """
 
-    NICE = 10
-
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, names: list[str]) -> None:
         self.root = root
         # Spawned, not forked: a forked child of a process that has used torch's thread pool can hang.
-        self.pool = multiprocessing.get_context("spawn").Pool(2, initializer=os.nice, initargs=(self.NICE,))
-        self.pending: dict[str, list[AsyncResult[TrainResult]]] = {
-            name: [
-                self.pool.apply_async(train, (self._spec(name, seed), self._folder(name, seed)))
-                for seed in SEEDS
-            ]
-            for name in RUNS
+        self.context = multiprocessing.get_context("spawn")
+        self.background = self.context.Pool(2, initializer=_run_behind_the_other_tests)
+        self.pending = {
+            name: [self._submit(self.background, name, seed) for seed in SEEDS[:-1]] for name in names
         }
+        self.two_threads: multiprocessing.pool.Pool | None = None
 
-    def _spec(self, name: str, seed: int) -> TrainSpec:
+    def _submit(self, pool: multiprocessing.pool.Pool, name: str, seed: int) -> AsyncResult[TrainResult]:
         threads = 2 if seed == SEEDS[-1] else 1
-        return TrainSpec.model_validate(
+        spec = TrainSpec.model_validate(
             {"device": "cpu", "checkpoint_interval": 0, "seed": seed, "torch_threads": threads, **RUNS[name]}
         )
+        return pool.apply_async(train, (spec, self._folder(name, seed)))
 
     def _folder(self, name: str, seed: int) -> Path:
         return self.root / name / str(seed)
 
     def results(self, name: str) -> list[TrainResult]:
+        if self.two_threads is None:
+            self.background.close()
+            self.background.join()
+            self.two_threads = self.context.Pool(1)
+            for run, seeds in self.pending.items():
+                seeds.append(self._submit(self.two_threads, run, SEEDS[-1]))
+        if name not in self.pending:  # a run that no test declared (see `_runs_read_by`)
+            self.pending[name] = [self._submit(self.two_threads, name, seed) for seed in SEEDS]
         return [result.get() for result in self.pending[name]]
 
     def __call__(self, name: str) -> list[Path]:
@@ -112,8 +132,10 @@ class TrainedRuns:
 
     def close(self) -> None:
         """Stop the runs still training (when the session ends early) and remove their folders."""
-        self.pool.terminate()
-        self.pool.join()
+        for pool in (self.background, self.two_threads):
+            if pool is not None:
+                pool.terminate()
+                pool.join()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -124,14 +146,25 @@ def _reads_trained_runs(item: pytest.Item) -> bool:
     return "trained" in getattr(item, "fixturenames", ())
 
 
+def _runs_read_by(item: pytest.Item) -> list[str]:
+    """The runs a test reads: its `learning_runs` marker's, else its `run` parameter, else all."""
+    if (marker := item.get_closest_marker("learning_runs")) is not None:
+        return list(marker.args)
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "run" in callspec.params:
+        return [callspec.params["run"]]
+    return list(RUNS)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they do
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Start the learning runs as soon as a selected test needs them, and run those tests last."""
+    """Start the learning runs that the selected tests read, and run those tests last."""
     readers = [item for item in items if _reads_trained_runs(item)]
     if not readers or _TRAINED in config.stash:
         return
     items[:] = [item for item in items if not _reads_trained_runs(item)] + readers
-    root = Path(tempfile.mkdtemp(prefix="rlserve-trained-"))
-    config.stash[_TRAINED] = TrainedRuns(root)
+    names = [name for name in RUNS if any(name in _runs_read_by(item) for item in readers)]
+    config.stash[_TRAINED] = TrainedRuns(Path(tempfile.mkdtemp(prefix="rlserve-trained-")), names)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

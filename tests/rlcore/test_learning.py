@@ -7,9 +7,10 @@ CPU's rounding cannot flip a result. The last seed of every run trains with
 `mean_return` is the mean over the last 100 episodes of the run.
 
 Runs are trained once per session by conftest's `trained` fixture, which the memory
-inspector's tests (test_probe.py) share: the first seeds of a run side by side on a pool of
-two processes (one per core); the last, with its two threads, alone.
-Slow (about 5 minutes on 2 idle cores): `pytest -m slow tests/rlcore`.
+inspector's tests (test_probe.py) share: all of them are queued when the tests are
+collected, on a pool of two processes (one per core) at a lower CPU priority, so they
+train while the rest of the suite runs; the tests that read them run last.
+Slow (about 6 minutes of two cores): `pytest -m slow tests/rlcore`.
 """
 
 from __future__ import annotations

@@ -218,6 +218,7 @@ VELOCITIES = ("cart_velocity", "pole_angular_velocity")
 
 
 @pytest.mark.slow
+@pytest.mark.learning_runs("ppo-gru-masked", "ppo-mlp-masked")
 def test_a_trained_gru_decodes_the_velocities_masked_cartpole_hides(trained: TrainedRuns) -> None:
     """R² of each velocity from the memory, on held-out episodes, for each seed.
 
@@ -258,6 +259,7 @@ def test_a_trained_gru_decodes_the_velocities_masked_cartpole_hides(trained: Tra
 
 
 @pytest.mark.slow
+@pytest.mark.learning_runs("ppo-gru-cue", "ppo-mlp-cue")
 def test_the_cue_is_decoded_from_a_trained_grus_state_and_not_from_an_mlps(trained: TrainedRuns) -> None:
     """Accuracy on the steps after the cue was shown, up to the query, on held-out episodes."""
     for gru, mlp in zip(trained("ppo-gru-cue"), trained("ppo-mlp-cue"), strict=True):
