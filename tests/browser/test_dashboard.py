@@ -84,7 +84,7 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tm
     page.fill("#f-tags", "browser, form")
     page.select_option("#f-model", "mlp")
     page.select_option("#f-env_id", "CartPole-v0")
-    page.fill("#f-total_steps", "30000")
+    page.fill("#f-total_steps", "100000")
     page.fill("#f-num_envs", "4")
     page.click("summary")
     page.fill("#f-rollout_length", "32")
