@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -138,6 +139,8 @@ def create_app(settings: Settings | None = None, *, reaper: bool = True) -> Fast
         if reaper:
             interval = max(0.5, settings.heartbeat_timeout / 4)
             task = asyncio.create_task(_reaper_loop(settings, app.state.celery, interval))
+        gc.collect()
+        gc.freeze()
         yield
         restore_signals()
         await app.state.hub.stop()

@@ -6,11 +6,13 @@ rows once per key in Python. Here the rows' JSON text is read as is and decoded 
 `minmax_indices` downsamples and `series_json` serialises.
 
 A job's decoded table (and the JSON of the series already served from it) is kept in an
-in-process LRU, checked on every use against the count and highest step of the job's stored
-points (one index-only query). Points are only ever added after the highest step stored (a
-resumed attempt sends again points that are already there, which are ignored), so while a
-job trains its cached table is extended by the rows after its last step instead of being
-read again: twenty dashboards polling a running job decode each point once.
+in-process LRU with the job row's `points_version`, which every insert of points bumps: while
+it is unchanged, the table is served without a query. After an insert, the count and highest
+step of the job's stored points (one index-only query) tell whether the new points only come
+after the cached ones. Points are only ever added after the highest step stored (a resumed
+attempt sends again points that are already there, which are ignored), so while a job trains
+its cached table is extended by the rows after its last step instead of being read again:
+twenty dashboards polling a running job decode each point once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.downsample import minmax_indices
-from app.models import MetricPoint
+from app.models import Job, MetricPoint
 
 _EMPTY_STEPS = np.zeros(0, dtype=np.int64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
@@ -126,27 +128,40 @@ def series_json(table: SeriesTable, key: str, max_points: int) -> tuple[str, boo
     return text, thinned
 
 
+# (count, highest step) of a job's stored points.
+Version = tuple[int, int | None]
+
+
+@dataclass(frozen=True)
+class CachedTable:
+    """A job's table with the row's points_version and the points' Version it was read at."""
+
+    points_version: int
+    version: Version
+    table: SeriesTable
+
+
 class SeriesCache:
-    """Jobs' tables with the version they were read at, least recently used first out, within `max_bytes`."""
+    """Jobs' tables with the versions they were read at, least recently used first out, within `max_bytes`."""
 
     def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_fragments: int = 64) -> None:
         self.max_bytes = max_bytes
         self.max_fragments = max_fragments
         self._lock = threading.Lock()
-        self._tables: OrderedDict[str, tuple[Version, SeriesTable]] = OrderedDict()
+        self._tables: OrderedDict[str, CachedTable] = OrderedDict()
 
-    def get(self, job_id: str) -> tuple[Version, SeriesTable] | None:
+    def get(self, job_id: str) -> CachedTable | None:
         with self._lock:
             hit = self._tables.get(job_id)
             if hit is not None:
                 self._tables.move_to_end(job_id)
             return hit
 
-    def put(self, job_id: str, version: Version, table: SeriesTable) -> None:
-        if table.nbytes > self.max_bytes // 4:
+    def put(self, job_id: str, cached: CachedTable) -> None:
+        if cached.table.nbytes > self.max_bytes // 4:
             return
         with self._lock:
-            self._tables[job_id] = (version, table)
+            self._tables[job_id] = cached
             self._tables.move_to_end(job_id)
             self._shrink()
 
@@ -163,14 +178,12 @@ class SeriesCache:
             self._tables.clear()
 
     def _shrink(self) -> None:
-        total = sum(t.nbytes for _, t in self._tables.values())
+        total = sum(c.table.nbytes for c in self._tables.values())
         while total > self.max_bytes and self._tables:
-            _, (_, table) = self._tables.popitem(last=False)
-            total -= table.nbytes
+            _, cached = self._tables.popitem(last=False)
+            total -= cached.table.nbytes
 
 
-# (count, highest step) of a job's stored points.
-Version = tuple[int, int | None]
 CACHE = SeriesCache()
 
 
@@ -182,23 +195,31 @@ def stored_version(session: Session, job_id: str) -> Version:
     return int(count), None if last is None else int(last)
 
 
-def job_table(session: Session, job_id: str) -> SeriesTable:
-    """The job's whole table: cached while its points are unchanged, extended while it trains."""
-    stored = stored_version(session, job_id)
-    hit = CACHE.get(job_id)
-    if hit is not None and hit[0] == stored:
-        return hit[1]
+def job_table(session: Session, job: Job) -> SeriesTable:
+    """The job's whole table: cached while its points are unchanged, extended while it trains.
+
+    A cached table read at the row's `points_version` is served without a query; after an
+    insert, (count, highest step) of the stored points say whether the new points only
+    extend it.
+    """
+    hit = CACHE.get(job.id)
+    if hit is not None and hit.points_version == job.points_version:
+        return hit.table
+    stored = stored_version(session, job.id)
+    if hit is not None and hit.version == stored:
+        CACHE.put(job.id, CachedTable(job.points_version, stored, hit.table))
+        return hit.table
     table = None
-    if hit is not None and hit[0][1] is not None and hit[0][0] <= stored[0]:
-        cached_version, cached = hit
-        table = extended(cached, decode_rows(*fetch_rows(session, job_id, since_step=cached_version[1])))
+    if hit is not None and hit.version[1] is not None and hit.version[0] <= stored[0]:
+        table = extended(hit.table, decode_rows(*fetch_rows(session, job.id, since_step=hit.version[1])))
         if len(table.row_steps) < stored[0]:  # a point landed below the cached ones: read it all again
             table = None
     if table is None:
-        table = decode_rows(*fetch_rows(session, job_id))
-    # The version of what was read, so a point stored in between shows as a change next time.
+        table = decode_rows(*fetch_rows(session, job.id))
+    # The version of what was read, so a point stored in between shows as a change next time;
+    # read after the row, it is at least as new as the row's points_version.
     last = int(table.row_steps[-1]) if len(table.row_steps) else None
-    CACHE.put(job_id, (len(table.row_steps), last), table)
+    CACHE.put(job.id, CachedTable(job.points_version, (len(table.row_steps), last), table))
     return table
 
 

@@ -187,6 +187,9 @@ class Job(Base):
     resumed_from_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     latest_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     points_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Bumped by every insert of points (worker.attempt.insert_points): while it is unchanged,
+    # the API's cached table of the job's points is current without counting them.
+    points_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     mean_return: Mapped[float | None] = mapped_column(Float, default=None)
     best_return: Mapped[float | None] = mapped_column(Float, default=None)
     train_seconds: Mapped[float | None] = mapped_column(Float, default=None)

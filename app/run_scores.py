@@ -71,7 +71,7 @@ def _window_end(job: Job) -> int | None:
 
 def compute_scores(session: Session, job: Job, cached: bool = False) -> RunScores:
     """The job's scores from its stored points. `cached`: read them through the API's cache."""
-    table = job_table(session, job.id) if cached else decode_rows(*fetch_rows(session, job.id), SCORE_KEYS)
+    table = job_table(session, job) if cached else decode_rows(*fetch_rows(session, job.id), SCORE_KEYS)
     return scores_of_table(table, _window_end(job), partial=job.status not in FINISHED)
 
 

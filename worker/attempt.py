@@ -134,6 +134,12 @@ def insert_points(
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"]), rows)
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(points_version=Job.points_version + 1)
+        .execution_options(synchronize_session=False)
+    )
     announce(session, job_id, user_id)
 
 

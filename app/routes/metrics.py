@@ -64,7 +64,7 @@ def get_metrics(
         return _csv(job.id, table, wanted or table.keys_after(None), max_points)
 
     # Decoded once per process and extended as points arrive (app/metrics_series.py).
-    table = job_table(session, job.id).after(since_step)
+    table = job_table(session, job).after(since_step)
     wanted = wanted or table.keys_after(None)
     parts: list[str] = []
     downsampled = False

@@ -1,5 +1,5 @@
 """Migrations on SQLite and PostgreSQL keep the rows: 0003 drops `artifacts.relpath`, 0004 adds studies
-and job scores, 0005 job lineage, 0006 replays."""
+and job scores, 0005 job lineage, 0006 replays, 0008 the points version."""
 
 from __future__ import annotations
 
@@ -178,3 +178,21 @@ def test_migration_0006_adds_replays_that_go_with_their_job(url: str) -> None:
     _downgrade(url, "0005")
     get_engine(url).dispose()
     assert "replays" not in inspect(get_engine(url)).get_table_names()
+
+
+def test_migration_0008_adds_points_version_at_zero_keeping_jobs(url: str) -> None:
+    upgrade(url, "0007")
+    now = utcnow()
+    with session_scope(url) as session:
+        _add_user(session, now)
+        _add_job(session, now, "j1", points_written=3)
+    upgrade(url)
+    get_engine(url).dispose()
+    with session_scope(url) as session:
+        row = session.execute(text("SELECT points_written, points_version FROM jobs WHERE id = 'j1'")).one()
+    assert tuple(row) == (3, 0)
+
+    get_engine(url).dispose()
+    _downgrade(url, "0007")
+    get_engine(url).dispose()
+    assert "points_version" not in {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
