@@ -1,6 +1,6 @@
 """Training speed: rlcore's recurrent PPO against sb3-contrib's RecurrentPPO, same process.
 
-    python bench/train_speed.py                      # everything, about an hour on 2 cores
+    python bench/train_speed.py                      # everything: 80 minutes on a 2-core AVX-512 host
     python bench/train_speed.py --quick              # every row, tiny budgets: a ~2-minute smoke run
     python bench/train_speed.py --only b-            # setting (b) rows only
     python bench/train_speed.py --only reinforce --seeds 3
