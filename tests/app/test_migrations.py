@@ -18,11 +18,20 @@ from app.models import utcnow
 from tests.conftest import _create_pg_database
 
 
+def _upgrade_to_head(url: str) -> None:
+    """Upgrade, then drop pooled connections: later reads must see the new schema, not a cached one."""
+    upgrade(url)
+    get_engine(url).dispose()
+
+
 def _downgrade(url: str, revision: str) -> None:
+    """Downgrade with no pooled connection open across it: later reads must see the old schema."""
+    get_engine(url).dispose()
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine_url"] = url
     command.downgrade(config, revision)
+    get_engine(url).dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -73,16 +82,13 @@ def test_migration_0003_drops_relpath_and_keeps_artifacts(url: str) -> None:
             ),
             {"t": now},
         )
-    upgrade(url)
-    get_engine(url).dispose()  # the inspector must see the new table, not a cached connection's
+    _upgrade_to_head(url)
     assert "relpath" not in _columns(url)
     with session_scope(url) as session:
         rows = session.execute(text("SELECT job_id, kind, step, size_bytes FROM artifacts")).all()
     assert [tuple(r) for r in rows] == [("j1", "best_policy", 10, 123)]
 
-    get_engine(url).dispose()
     _downgrade(url, "0002")
-    get_engine(url).dispose()
     with session_scope(url) as session:
         relpaths = session.execute(text("SELECT relpath FROM artifacts")).scalars().all()
     assert relpaths == ["best/policy.safetensors"]
@@ -98,8 +104,7 @@ def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(url: str) -> No
     with session_scope(url) as session:
         _add_user(session, now)
         _add_job(session, now, "j1", points_written=0, mean_return=42.5)
-    upgrade(url)
-    get_engine(url).dispose()
+    _upgrade_to_head(url)
     assert {"study_id", "cell_id", "final_score", "mmer", "eval_score"} <= _job_columns(url)
     tables = set(inspect(get_engine(url)).get_table_names())
     assert {"studies", "study_cells"} <= tables
@@ -107,9 +112,7 @@ def test_migration_0004_adds_studies_and_job_scores_keeping_jobs(url: str) -> No
         row = session.execute(text("SELECT id, mean_return, study_id, final_score FROM jobs")).one()
     assert tuple(row) == ("j1", 42.5, None, None)
 
-    get_engine(url).dispose()
     _downgrade(url, "0003")
-    get_engine(url).dispose()
     assert "study_id" not in _job_columns(url)
     assert "studies" not in set(inspect(get_engine(url)).get_table_names())
     with session_scope(url) as session:
@@ -128,9 +131,8 @@ def test_migration_0005_adds_job_lineage_and_keeps_every_row(url: str) -> None:
             ),
             {"t": now},
         )
-    upgrade(url)
-    get_engine(url).dispose()
-    columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+    _upgrade_to_head(url)
+    columns = _job_columns(url)
     assert {"parent_id", "forked_at_step"} <= columns
     with session_scope(url) as session:
         # Copying the table (SQLite) cascaded nothing: the old job's points are all there.
@@ -144,10 +146,8 @@ def test_migration_0005_adds_job_lineage_and_keeps_every_row(url: str) -> None:
         row = session.execute(text("SELECT id, parent_id, forked_at_step FROM jobs")).one()
     assert tuple(row) == ("c1", None, 10)
 
-    get_engine(url).dispose()
     _downgrade(url, "0004")
-    get_engine(url).dispose()
-    columns = {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+    columns = _job_columns(url)
     assert not {"parent_id", "forked_at_step"} & columns
     with session_scope(url) as session:
         assert session.execute(text("SELECT id FROM jobs")).scalars().all() == ["c1"]
@@ -159,8 +159,7 @@ def test_migration_0006_adds_replays_that_go_with_their_job(url: str) -> None:
     with session_scope(url) as session:
         _add_user(session, now)
         _add_job(session, now, "j1", points_written=1)
-    upgrade(url)
-    get_engine(url).dispose()
+    _upgrade_to_head(url)
     with session_scope(url) as session:
         session.execute(
             text(
@@ -174,9 +173,7 @@ def test_migration_0006_adds_replays_that_go_with_their_job(url: str) -> None:
     with session_scope(url) as session:
         assert session.execute(text("SELECT count(*) FROM replays")).scalar() == 0
 
-    get_engine(url).dispose()
     _downgrade(url, "0005")
-    get_engine(url).dispose()
     assert "replays" not in inspect(get_engine(url)).get_table_names()
 
 
@@ -186,13 +183,10 @@ def test_migration_0008_adds_points_version_at_zero_keeping_jobs(url: str) -> No
     with session_scope(url) as session:
         _add_user(session, now)
         _add_job(session, now, "j1", points_written=3)
-    upgrade(url)
-    get_engine(url).dispose()
+    _upgrade_to_head(url)
     with session_scope(url) as session:
         row = session.execute(text("SELECT points_written, points_version FROM jobs WHERE id = 'j1'")).one()
     assert tuple(row) == (3, 0)
 
-    get_engine(url).dispose()
     _downgrade(url, "0007")
-    get_engine(url).dispose()
-    assert "points_version" not in {c["name"] for c in inspect(get_engine(url)).get_columns("jobs")}
+    assert "points_version" not in _job_columns(url)

@@ -115,13 +115,18 @@ class TrainedRuns:
     def _folder(self, name: str, seed: int) -> Path:
         return self.root / name / str(seed)
 
+    def _start_two_thread_seeds(self) -> multiprocessing.pool.Pool:
+        """Once the background is done: the two-thread seed of every run, one at a time."""
+        self.background.close()
+        self.background.join()
+        pool = self.context.Pool(1)
+        for run, seeds in self.pending.items():
+            seeds.append(self._submit(pool, run, SEEDS[-1]))
+        return pool
+
     def results(self, name: str) -> list[TrainResult]:
         if self.two_threads is None:
-            self.background.close()
-            self.background.join()
-            self.two_threads = self.context.Pool(1)
-            for run, seeds in self.pending.items():
-                seeds.append(self._submit(self.two_threads, run, SEEDS[-1]))
+            self.two_threads = self._start_two_thread_seeds()
         if name not in self.pending:  # a run that no test declared (see `_runs_read_by`)
             self.pending[name] = [self._submit(self.two_threads, name, seed) for seed in SEEDS]
         return [result.get() for result in self.pending[name]]
