@@ -24,6 +24,7 @@ from rlcore.envs import make_vec_env
 from rlcore.episodes import EpisodeCollector
 from rlcore.evaluate import eval_seed, run_episodes, torch_policy_actor
 from rlcore.export import export_policy
+from rlcore.flat import FlatParameters
 from rlcore.lineage import same_run
 from rlcore.metrics import MetricsSink
 from rlcore.models import build_policy, spec_policy_config
@@ -61,11 +62,10 @@ class Run:
             spec, self.envs.single_observation_space.shape, action_spec_of(self.envs.single_action_space)
         )
         self.policy = build_policy(self.policy_config).to(self.device)
-        # fused: one kernel over all parameters; 2.5x faster than the default step on
-        # CPU, where small recurrent updates are bound by per-operator overhead.
-        self.optimizer = torch.optim.Adam(
-            self.policy.parameters(), lr=spec.learning_rate, eps=1e-5, fused=True
-        )
+        # One flat parameter and fused Adam: a step is a few kernels whatever the number of
+        # tensors, as small recurrent updates on a CPU are bound by per-operator overhead.
+        self.parameters = FlatParameters(self.policy)
+        self.optimizer = torch.optim.Adam([self.parameters.flat], lr=spec.learning_rate, eps=1e-5, fused=True)
         # REINFORCE learns from whole episodes; the others from fixed-length rollouts.
         collector = EpisodeCollector if spec.algo == Algorithm.reinforce else RolloutCollector
         self.collector = collector(
@@ -111,9 +111,9 @@ class Run:
 
     def optimize(self, loss: torch.Tensor) -> None:
         """One gradient step with the spec's gradient-norm clip."""
-        self.optimizer.zero_grad(set_to_none=True)
+        self.parameters.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.spec.max_grad_norm)
+        self.parameters.clip_grad_norm_(self.spec.max_grad_norm)
         self.optimizer.step()
 
     def end_update(self, episodes: list[Episode], losses: dict[str, float]) -> None:
@@ -228,7 +228,7 @@ class Run:
                 f"{self.out_dir} holds a checkpoint of a different spec; use a new folder"
             )
         self.policy.load_state_dict(saved["policy"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        self.optimizer.load_state_dict(self.parameters.flatten_optimizer_state(saved["optimizer"]))
         self.collector.load_state_dict(saved["collector"])
         self._restore_rng_states(saved)
         self.recent_returns.extend(saved["recent_returns"])

@@ -106,22 +106,18 @@ def _gru_forward(
     # with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh.
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
-    resets, keep, gi = _prepare(x, starts, weight_ih, bias_ih)
     # Each step adds h W_hh^T in place to `gates`, which starts as everything else that
     # the pre-activations of r and z sum, and as b_hn for n (gi_n stays apart: r scales
     # gh_n alone).
-    gates = torch.cat(
-        [
-            gi[..., : 2 * hidden] + bias_hh[: 2 * hidden],
-            bias_hh[2 * hidden :].expand_as(gi[..., 2 * hidden :]),
-        ],
-        dim=-1,
-    )
+    bias = torch.cat([bias_ih[: 2 * hidden] + bias_hh[: 2 * hidden], bias_ih[2 * hidden :]])
+    resets, keep, gates = _prepare(x, starts, weight_ih, bias)
+    gi_n = gates[..., 2 * hidden :].clone()
+    gates[..., 2 * hidden :] = bias_hh[2 * hidden :]
     n, out = x.new_empty(steps, batch, hidden), x.new_empty(steps, batch, hidden)
     # Per-step views made once: indexing inside the loop costs more than the math.
     gates_t, (rz_t, gh_n) = gates.unbind(0), _steps(gates, 2 * hidden, hidden)
     r, z, _ = _steps(gates, hidden, hidden, hidden)
-    gi_n, n_t, out_t = gi[..., 2 * hidden :].unbind(0), n.unbind(0), out.unbind(0)
+    gi_n, n_t, out_t = gi_n.unbind(0), n.unbind(0), out.unbind(0)
     w_hh_t = _transposed(weight_hh, steps)
     h = h0
     for t in range(steps):
@@ -131,8 +127,15 @@ def _gru_forward(
         rz_t[t].sigmoid_()
         torch.addcmul(gi_n[t], r[t], gh_n[t], out=n_t[t]).tanh_()
         h = torch.lerp(n_t[t], h, z[t], out=out_t[t])
-    h_in = torch.cat([h0.unsqueeze(0), out[:-1]]) * keep
-    return out, _GRUTrace(keep, resets, h_in, gates, n)
+    return out, _GRUTrace(keep, resets, _states_in(h0, out, keep), gates, n)
+
+
+def _states_in(first: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The state each step starts from, after any reset: `first`, then each step's output."""
+    states = torch.empty_like(outputs)
+    torch.mul(first, keep[0], out=states[0])
+    torch.mul(outputs[:-1], keep[1:], out=states[1:])
+    return states
 
 
 def _transposed(weight: torch.Tensor, steps: int) -> torch.Tensor:
@@ -179,7 +182,10 @@ class _GRUSequence(torch.autograd.Function):
         # step t's output, broadcast over the gate axis); dgh_dh needs no recurrence, so
         # it is computed for all steps before the loop.
         dn_dh = (1 - z) * (1 - n * n)
-        dgh_dh = torch.stack([dn_dh * gh_n * r * (1 - r), (h_in - n) * z * (1 - z), dn_dh * r], dim=2)
+        dgh_dh = x.new_empty(steps, batch, 3, hidden)
+        torch.mul(dn_dh * gh_n, r * (1 - r), out=dgh_dh[:, :, 0])
+        torch.mul(h_in - n, z * (1 - z), out=dgh_dh[:, :, 1])
+        torch.mul(dn_dh, r, out=dgh_dh[:, :, 2])
         d_gh = x.new_empty(steps, batch, 3, hidden)
         # dh[t], the whole gradient of step t's output, starts as d_out[t]; the loop adds
         # what flows back from step t+1.
@@ -199,8 +205,10 @@ class _GRUSequence(torch.autograd.Function):
             into.addcmul_(dh_t[t], z_t[t]).addmm_(d_gh_flat_t[t], weight_hh)
             if t in ctx.resets:
                 previous.addcmul_(into, keep_t[t])
-        d_gh = d_gh.view(steps * batch, -1)
-        d_gi = torch.cat([d_gh[:, : 2 * hidden], (dh * dn_dh).view(steps * batch, -1)], dim=1)
+        # d gi: as d gh for r and z; for n, dh * dn_dh (r scales only gh_n).
+        d_gi = d_gh.clone()
+        torch.mul(dh, dn_dh, out=d_gi[:, :, 2])
+        d_gh, d_gi = d_gh.view(steps * batch, -1), d_gi.view(steps * batch, -1)
         return (
             _matmul(d_gi, weight_ih).view_as(x) if ctx.needs_input_grad[0] else None,
             d_h0,
@@ -254,8 +262,7 @@ def _lstm_forward(
         o_t[t].sigmoid_()
         c = torch.mul(f_t[t], c, out=c_out_t[t]).addcmul_(i_t[t], g_t[t])
         h = torch.mul(o_t[t], torch.tanh(c, out=tanh_c_t[t]), out=out_t[t])
-    h_in = torch.cat([h0.unsqueeze(0), out[:-1]]) * keep
-    c_in = torch.cat([c0.unsqueeze(0), c_out[:-1]]) * keep
+    h_in, c_in = _states_in(h0, out, keep), _states_in(c0, c_out, keep)
     return out, _LSTMTrace(keep, resets, h_in, c_in, gates, c_out, tanh_c)
 
 
