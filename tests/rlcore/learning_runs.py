@@ -24,6 +24,8 @@ RUNS: dict[str, dict[str, Any]] = {
         for model in ("mlp", "gru_cell", "gru")
     },
     # Seeds 0-4 reached 475 after 92k-127k steps (gru) and 82k-109k (lstm), and ended at 491-500.
+    # Solved runs wobble near the ceiling: lstm seed 2 with 2 threads reached 500 and ended at
+    # 461 on one host, so the test asks for 475 reached and a final mean of at least 400.
     **{
         f"ppo-{model}-v1": {"algo": "ppo", "model": model, "env_id": "CartPole-v1", "total_steps": 200_000}
         for model in ("gru", "lstm")
