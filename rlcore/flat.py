@@ -9,6 +9,7 @@ gradient straight into the flat buffer, and each of the three is one kernel.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -23,16 +24,23 @@ class FlatParameters:
 
     def __init__(self, module: torch.nn.Module) -> None:
         params = [p for p in module.parameters() if p.requires_grad]
-        self.shapes = [p.shape for p in params]
-        self.flat = torch.nn.Parameter(torch.cat([p.detach().flatten() for p in params]))
+        # Each parameter keeps its strides (conv weights are channels-last) in its slice.
+        self.layouts = [(p.shape, p.stride()) for p in params]
+        self.offsets = [0, *itertools.accumulate(p.numel() for p in params)][:-1]
+        self.flat = torch.nn.Parameter(params[0].new_zeros(sum(p.numel() for p in params)))
         self.flat.grad = torch.zeros_like(self.flat)
-        views = zip(self._views(self.flat.detach()), self._views(self.flat.grad), strict=True)
-        for p, (data, grad) in zip(params, views, strict=True):
+        for p, data, grad in zip(
+            params, self.views(self.flat.detach()), self.views(self.flat.grad), strict=True
+        ):
+            data.copy_(p.detach())
             p.data, p.grad = data, grad
 
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        sizes = [shape.numel() for shape in self.shapes]
-        return [part.view(shape) for part, shape in zip(flat.split(sizes), self.shapes, strict=True)]
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """One view of `flat` (or of a tensor laid out as it) per parameter, in module order."""
+        return [
+            flat.as_strided(shape, stride, offset)
+            for (shape, stride), offset in zip(self.layouts, self.offsets, strict=True)
+        ]
 
     def zero_grad(self) -> None:
         # In place, never set to None: the parameters' .grad must stay views of flat.grad.
@@ -55,10 +63,14 @@ class FlatParameters:
         states = [saved["state"][i] for i in group["params"] if i in saved["state"]]
         if not states:  # no step taken yet
             return {**saved, "param_groups": [{**group, "params": [0]}]}
-        # Per element (exp_avg, exp_avg_sq) concatenated in parameter order; the step
-        # count is one scalar, the same for every parameter.
-        flat_state = {
-            key: value if value.dim() == 0 else torch.cat([s[key].flatten() for s in states])
-            for key, value in states[0].items()
-        }
+        # Per element (exp_avg, exp_avg_sq) each in its parameter's slice; the step count
+        # is one scalar, the same for every parameter.
+        flat_state = {}
+        for key, value in states[0].items():
+            if value.dim() == 0:
+                flat_state[key] = value
+                continue
+            flat_state[key] = torch.zeros_like(self.flat.detach())
+            for view, state in zip(self.views(flat_state[key]), states, strict=True):
+                view.copy_(state[key])
         return {"state": {0: flat_state}, "param_groups": [{**group, "params": [0]}]}

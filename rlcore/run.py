@@ -64,8 +64,10 @@ class Run:
         self.policy = build_policy(self.policy_config).to(self.device)
         # One flat parameter and fused Adam: a step is a few kernels whatever the number of
         # tensors, as small recurrent updates on a CPU are bound by per-operator overhead.
-        self.parameters = FlatParameters(self.policy)
-        self.optimizer = torch.optim.Adam([self.parameters.flat], lr=spec.learning_rate, eps=1e-5, fused=True)
+        self.flat_params = FlatParameters(self.policy)
+        self.optimizer = torch.optim.Adam(
+            [self.flat_params.flat], lr=spec.learning_rate, eps=1e-5, fused=True
+        )
         # REINFORCE learns from whole episodes; the others from fixed-length rollouts.
         collector = EpisodeCollector if spec.algo == Algorithm.reinforce else RolloutCollector
         self.collector = collector(
@@ -111,9 +113,9 @@ class Run:
 
     def optimize(self, loss: torch.Tensor) -> None:
         """One gradient step with the spec's gradient-norm clip."""
-        self.parameters.zero_grad()
+        self.flat_params.zero_grad()
         loss.backward()
-        self.parameters.clip_grad_norm_(self.spec.max_grad_norm)
+        self.flat_params.clip_grad_norm_(self.spec.max_grad_norm)
         self.optimizer.step()
 
     def end_update(self, episodes: list[Episode], losses: dict[str, float]) -> None:
@@ -228,7 +230,7 @@ class Run:
                 f"{self.out_dir} holds a checkpoint of a different spec; use a new folder"
             )
         self.policy.load_state_dict(saved["policy"])
-        self.optimizer.load_state_dict(self.parameters.flatten_optimizer_state(saved["optimizer"]))
+        self.optimizer.load_state_dict(self.flat_params.flatten_optimizer_state(saved["optimizer"]))
         self.collector.load_state_dict(saved["collector"])
         self._restore_rng_states(saved)
         self.recent_returns.extend(saved["recent_returns"])

@@ -24,27 +24,28 @@ from tests.rlcore.conftest import TrainedRuns
 pytestmark = pytest.mark.slow
 
 
+def _per_seed(trained: TrainedRuns, attribute: str) -> Callable[[str], list[float]]:
+    """`values(name)`: one TrainResult attribute of RUNS[name] on every seed in SEEDS."""
+
+    def values(name: str) -> list[float]:
+        found = [getattr(result, attribute) for result in trained.results(name)]
+        assert None not in found, f"{name}: no episode finished"
+        return found
+
+    return values
+
+
 @pytest.fixture
 def best(trained: TrainedRuns) -> Callable[[str], list[float]]:
     """`best(name)`: the best last-100 mean return that RUNS[name] reached on every seed."""
-
-    def best_returns(name: str) -> list[float | None]:
-        return [result.best_return for result in trained.results(name)]
-
-    return best_returns  # type: ignore[return-value]
+    return _per_seed(trained, "best_return")
 
 
 @pytest.fixture
 def runs(trained: TrainedRuns) -> Callable[[str], list[float]]:
     """`runs(name)`: the final last-100 mean return of RUNS[name] on every seed in SEEDS
     (trained once per session by the `trained` fixture)."""
-
-    def mean_returns(name: str) -> list[float | None]:
-        returns = [result.mean_return for result in trained.results(name)]
-        assert None not in returns, f"{name}: no episode finished"
-        return returns
-
-    return mean_returns  # type: ignore[return-value]
+    return _per_seed(trained, "mean_return")
 
 
 @pytest.mark.parametrize("run", ["reinforce-mlp", "reinforce-gru_cell", "reinforce-gru"])
