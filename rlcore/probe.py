@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 
 from rlcore.envs import EnvOptions, HiddenVariable, hidden_variables, make_vec_env
 from rlcore.models import ActorCritic
@@ -157,6 +156,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, alpha: float, max_iter: int = 200
         residual = (np.exp(log_p) - onehot) / n
         grad_w = z.T @ residual + alpha * weights
         return float(value), np.concatenate([grad_w.ravel(), residual.sum(axis=0)])
+
+    from scipy.optimize import minimize  # a second to import: see stats.aggregates.trim_mean
 
     result = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     theta = result.x

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import scipy.stats
 from numpy.typing import ArrayLike
 
 TaskScores = ArrayLike | Sequence[ArrayLike] | Mapping[str, ArrayLike]
@@ -73,6 +72,9 @@ def trim_mean(a: ArrayLike, proportion: float = 0.25, axis: int = -1) -> np.ndar
     arr = np.asarray(a, dtype=np.float64)
     if arr.shape[axis] == 0:
         raise ValueError("trim_mean of no values")
+    import scipy.stats  # here, not at the top: it takes a second to import, and the CLI,
+    # the API and the worker start without it
+
     return scipy.stats.trim_mean(arr, proportion, axis=axis)
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import scipy.stats
 from numpy.typing import ArrayLike
 
 from rlcore.stats.aggregates import trim_mean
@@ -53,6 +52,8 @@ def t_critical(df: float, confidence: float = 0.95) -> float:
         raise ValueError(f"df must be positive, got {df}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    import scipy.stats  # a second to import: see aggregates.trim_mean
+
     return float(scipy.stats.t.ppf((1 + confidence) / 2, df))
 
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
-import scipy.stats
 
 from rlcore.stats.aggregates import BatchStatistic, TaskScores, as_tasks, resolve_statistic
 
@@ -89,6 +88,8 @@ def bootstrap_bounds(
             for i, s in enumerate(samples)
         ]
         return statistic(full)
+
+    import scipy.stats  # a second to import: see aggregates.trim_mean
 
     result = scipy.stats.bootstrap(
         [samples[i] for i in varied],
