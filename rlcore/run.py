@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlcore.adam import Adam
 from rlcore.checkpoint import CHECKPOINTS, load_checkpoint, save_checkpoint
 from rlcore.device import resolve_device
 from rlcore.distributions import action_spec_of
@@ -62,12 +63,10 @@ class Run:
             spec, self.envs.single_observation_space.shape, action_spec_of(self.envs.single_action_space)
         )
         self.policy = build_policy(self.policy_config).to(self.device)
-        # One flat parameter and fused Adam: a step is a few kernels whatever the number of
-        # tensors, as small recurrent updates on a CPU are bound by per-operator overhead.
+        # One flat parameter: a step is a few kernels whatever the number of tensors, as
+        # small recurrent updates on a CPU are bound by per-operator overhead.
         self.flat_params = FlatParameters(self.policy)
-        self.optimizer = torch.optim.Adam(
-            [self.flat_params.flat], lr=spec.learning_rate, eps=1e-5, fused=True
-        )
+        self.optimizer = Adam(self.flat_params.flat, lr=spec.learning_rate, eps=1e-5)
         # REINFORCE learns from whole episodes; the others from fixed-length rollouts.
         collector = EpisodeCollector if spec.algo == Algorithm.reinforce else RolloutCollector
         self.collector = collector(

@@ -8,6 +8,7 @@ import multiprocessing.pool
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -90,9 +91,10 @@ class TrainedRuns:
     background processes (one per core) at the lowest CPU priority: they train on what the
     rest of the suite leaves idle, and the tests that read them run last. The last seed
     of each run trains with `torch_threads: 2`; its two threads wait on each other at every
-    parallel operator, so beside any other run it would crawl: those seeds train one at a
-    time, once the background is done, when a test first asks. `results(name)` are the
-    runs' `TrainResult`s, in the order of SEEDS.
+    parallel operator, so beside another run it would crawl: those seeds train one at a
+    time, also at the lowest priority, from the moment the background is done. By then the
+    rest of the suite mostly waits on its service processes and leaves about a core idle.
+    `results(name)` are the runs' `TrainResult`s, in the order of SEEDS.
     """
 
     def __init__(self, root: Path, names: list[str]) -> None:
@@ -103,7 +105,9 @@ class TrainedRuns:
         self.pending = {
             name: [self._submit(self.background, name, seed) for seed in SEEDS[:-1]] for name in names
         }
-        self.two_threads: multiprocessing.pool.Pool | None = None
+        self.two_threads = self.context.Pool(1, initializer=_run_behind_the_other_tests)
+        self.two_threads_queued = threading.Thread(target=self._queue_two_thread_seeds, daemon=True)
+        self.two_threads_queued.start()
 
     def _submit(self, pool: multiprocessing.pool.Pool, name: str, seed: int) -> AsyncResult[TrainResult]:
         threads = 2 if seed == SEEDS[-1] else 1
@@ -115,18 +119,16 @@ class TrainedRuns:
     def _folder(self, name: str, seed: int) -> Path:
         return self.root / name / str(seed)
 
-    def _start_two_thread_seeds(self) -> multiprocessing.pool.Pool:
-        """Once the background is done: the two-thread seed of every run, one at a time."""
+    def _queue_two_thread_seeds(self) -> None:
+        """Once the background is done: the two-thread seed of every run, in the tests' order."""
         self.background.close()
         self.background.join()
-        pool = self.context.Pool(1)
-        for run, seeds in self.pending.items():
-            seeds.append(self._submit(pool, run, SEEDS[-1]))
-        return pool
+        with contextlib.suppress(ValueError):  # "Pool not running": the session ended early
+            for run, seeds in self.pending.items():
+                seeds.append(self._submit(self.two_threads, run, SEEDS[-1]))
 
     def results(self, name: str) -> list[TrainResult]:
-        if self.two_threads is None:
-            self.two_threads = self._start_two_thread_seeds()
+        self.two_threads_queued.join()
         if name not in self.pending:  # a run that no test declared (see `_runs_read_by`)
             self.pending[name] = [self._submit(self.two_threads, name, seed) for seed in SEEDS]
         return [result.get() for result in self.pending[name]]
@@ -138,9 +140,8 @@ class TrainedRuns:
     def close(self) -> None:
         """Stop the runs still training (when the session ends early) and remove their folders."""
         for pool in (self.background, self.two_threads):
-            if pool is not None:
-                pool.terminate()
-                pool.join()
+            pool.terminate()
+            pool.join()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -1,9 +1,10 @@
-"""FlatParameters: the same gradient steps as PyTorch's per-tensor clip and Adam, one kernel each."""
+"""FlatParameters (with rlcore's Adam): the same gradient steps as PyTorch's per-tensor clip and Adam."""
 
 from __future__ import annotations
 
 import torch
 
+from rlcore.adam import Adam
 from rlcore.flat import FlatParameters
 from rlcore.models import build_policy
 from rlcore.models.policy import policy_config
@@ -22,8 +23,8 @@ def _loss(policy: torch.nn.Module, obs: torch.Tensor, starts: torch.Tensor) -> t
 def test_flat_steps_match_per_tensor_clip_and_adam() -> None:
     flat_policy, reference = _policy(0), _policy(0)
     flat = FlatParameters(flat_policy)
-    flat_adam = torch.optim.Adam([flat.flat], lr=0.01, eps=1e-5, fused=True)
-    adam = torch.optim.Adam(reference.parameters(), lr=0.01, eps=1e-5, fused=True)
+    flat_adam = Adam(flat.flat, lr=0.01, eps=1e-5)
+    adam = torch.optim.Adam(reference.parameters(), lr=0.01, eps=1e-5)
     obs, starts = torch.randn(8, 3, 4), torch.zeros(8, 3, dtype=torch.bool)
     for _ in range(5):
         flat.zero_grad()
@@ -45,11 +46,11 @@ def test_flat_steps_match_per_tensor_clip_and_adam() -> None:
 def test_per_tensor_optimizer_state_loads_as_flat() -> None:
     """A checkpoint from before FlatParameters resumes with the same Adam moments."""
     policy, reference = _policy(1), _policy(1)
-    adam = torch.optim.Adam(reference.parameters(), lr=0.01, fused=True)
+    adam = torch.optim.Adam(reference.parameters(), lr=0.01)
     _loss(reference, torch.randn(4, 2, 4), torch.zeros(4, 2, dtype=torch.bool)).backward()
     adam.step()
     flat = FlatParameters(policy)
-    flat_adam = torch.optim.Adam([flat.flat], lr=0.01, fused=True)
+    flat_adam = Adam(flat.flat, lr=0.01)
     flat_adam.load_state_dict(flat.flatten_optimizer_state(adam.state_dict()))
     state = flat_adam.state_dict()["state"][0]
     per_tensor = adam.state_dict()["state"].values()
