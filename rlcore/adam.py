@@ -43,6 +43,8 @@ class Adam:
         self.steps = 0
         self.exp_avg = torch.zeros_like(param, memory_format=torch.preserve_format)
         self.exp_avg_sq = torch.zeros_like(param, memory_format=torch.preserve_format)
+        # Written in place each step: a fresh tensor of a large model's size costs page faults.
+        self.denominator = torch.empty_like(param, memory_format=torch.preserve_format)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -55,8 +57,9 @@ class Adam:
         self.steps += 1
         self.exp_avg.lerp_(grad, 1 - beta1)
         self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denominator = (self.exp_avg_sq.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(group["eps"])
-        self.param.addcdiv_(self.exp_avg, denominator, value=-group["lr"] / (1 - beta1**self.steps))
+        torch.sqrt(self.exp_avg_sq, out=self.denominator)
+        self.denominator.div_(math.sqrt(1 - beta2**self.steps)).add_(group["eps"])
+        self.param.addcdiv_(self.exp_avg, self.denominator, value=-group["lr"] / (1 - beta1**self.steps))
 
     def state_dict(self) -> dict[str, Any]:
         """torch.optim.Adam's state_dict for the same parameter and state."""
