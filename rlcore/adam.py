@@ -1,9 +1,10 @@
-"""Adam (Kingma & Ba, 2015) on the one flat parameter of `rlcore.flat`, in five tensor operations.
+"""Adam (Kingma & Ba, 2015) on the one flat parameter of `rlcore.flat`, written out.
 
 torch.optim.Adam computes the same, but building one imports torch._dynamo: 1.8 s of CPU
-in every process that trains (each worker, each `rlserve train`, each learning test), for
-a feature we never use. Over one flat tensor the step is a handful of kernels whatever
-the number of parameters, so nothing is lost by writing it out. `state_dict` keeps
+in every process that trains (each worker, each `rlserve train`, each test process), for
+a feature we never use. Over one flat tensor the step is seven in-place kernels whatever
+the number of parameters: as fast as torch's fused step for our small policies, about
+twice its time (2 ms more a step) for a 1.7M-parameter Atari CNN. `state_dict` keeps
 torch.optim's layout, so checkpoints made with torch.optim.Adam resume here, and back.
 """
 
