@@ -72,8 +72,8 @@ def trim_mean(a: ArrayLike, proportion: float = 0.25, axis: int = -1) -> np.ndar
     arr = np.asarray(a, dtype=np.float64)
     if arr.shape[axis] == 0:
         raise ValueError("trim_mean of no values")
-    import scipy.stats  # here, not at the top: it takes a second to import, and the CLI,
-    # the API and the worker start without it
+    # Imported here, not at the top: it takes a second, and the CLI, API and worker start without it.
+    import scipy.stats
 
     return scipy.stats.trim_mean(arr, proportion, axis=axis)
 

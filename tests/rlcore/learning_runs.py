@@ -33,7 +33,7 @@ RUNS: dict[str, dict[str, Any]] = {
     # Velocities hidden (mlp ends near 50): with 240k steps (the learning rate annealed over
     # them) seeds 0-4 reached a best last-100 mean of 349-500 and ended at 228-500 (with
     # rlcore's Adam; with torch.optim's rounding they had passed 300 after 88k-119k and
-    # ended at 418-496). Runs dip mid-way: seed 1 reached 333 and ended at 228; with 360k
+    # ended at 418-496). Runs dip mid-way: seed 1 reached 349 and ended at 228; with 360k
     # it reached 432, fell to 212 and ended at 488. (With 420k and torch.optim the seeds
     # reached 400 after 113k-210k and ended at 305-500: seed 3 fell back. lstm reached 400
     # after 175k-227k but ended under it on seed 3: its memory is checked on CueRecall and
