@@ -1,4 +1,4 @@
-"""Bearer tokens: random, shown once, stored as sha256; FastAPI dependencies for who is calling.
+"""FastAPI dependencies for who is calling: the bearer token of each request, checked.
 
 A token comes only in the `Authorization` header, never in the URL: URLs end up in access
 logs, proxies and browser history. Tokens may expire and can be revoked (`app/tokens.py`).
@@ -6,10 +6,8 @@ logs, proxies and browser history. Tokens may expire and can be revoked (`app/to
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -19,61 +17,9 @@ from sqlalchemy.orm import Session
 
 from app.deps import SettingsDep, get_session
 from app.models import Token, TokenScope, User, as_utc, utcnow
+from app.tokens import hash_token
 
-TOKEN_PREFIX = "rls_"
 _bearer = HTTPBearer(auto_error=False, description="A token from `rlserve token create NAME`.")
-
-
-class TokenError(ValueError):
-    """A token cannot be created or changed as asked; the message says why."""
-
-
-def hash_token(token: str) -> str:
-    """What the database stores: tokens are 256 random bits, so a plain sha256 is enough."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_token(
-    session: Session,
-    user_name: str,
-    token_name: str,
-    *,
-    expires_at: datetime | None = None,
-    scope: TokenScope = TokenScope.api,
-) -> str:
-    """Create a token for `user_name` (the user too, if new); returns the token, shown only now."""
-    user = session.scalar(select(User).where(User.name == user_name))
-    if user is None:
-        user = User(name=user_name)
-        session.add(user)
-        session.flush()
-    # One live token per name and user, so that `rlserve token revoke NAME` means one thing.
-    taken = session.scalars(
-        select(Token).where(Token.user_id == user.id, Token.name == token_name, Token.revoked_at.is_(None))
-    )
-    if any(is_live(t) for t in taken):
-        raise TokenError(
-            f"user {user_name!r} already has a token named {token_name!r}; "
-            f"pass another --label or revoke it first (`rlserve token revoke {token_name}`)"
-        )
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        Token(
-            user_id=user.id,
-            name=token_name,
-            token_hash=hash_token(token),
-            scope=scope,
-            expires_at=expires_at,
-        )
-    )
-    session.flush()
-    return token
-
-
-def is_live(token: Token, now: datetime | None = None) -> bool:
-    """Neither revoked nor expired."""
-    now = now or utcnow()
-    return token.revoked_at is None and (token.expires_at is None or as_utc(token.expires_at) > now)
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -61,10 +61,9 @@ def token_create(
     data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
 ) -> None:
     """Create an API token for user NAME and print it (it is stored hashed: shown only now)."""
-    from app.auth import TokenError, create_token
     from app.db import session_scope, upgrade
     from app.models import TokenScope
-    from app.tokens import parse_expiry
+    from app.tokens import TokenError, create_token, parse_expiry
 
     if scope not in TokenScope.__members__:
         raise typer.BadParameter(f"{scope!r}: expected api or metrics", param_hint="--scope")
@@ -107,9 +106,8 @@ def token_revoke(
     data_dir: Annotated[Path | None, typer.Option(envvar="RLSERVE_DATA_DIR")] = None,
 ) -> None:
     """Revoke token NAME: requests with it are refused (401) from now on."""
-    from app.auth import TokenError
     from app.db import session_scope, upgrade
-    from app.tokens import revoke_tokens
+    from app.tokens import TokenError, revoke_tokens
 
     settings = _settings(data_dir)
     upgrade(settings.database_url)

@@ -310,8 +310,8 @@ def backend_settings(backend: str, data_dir: Path, **overrides: Any) -> Iterator
 
 def user_tokens(settings: Settings) -> tuple[str, str]:
     """Tokens of two users, alice and bob."""
-    from app.auth import create_token
     from app.db import session_scope
+    from app.tokens import create_token
 
     with session_scope(settings.database_url) as session:
         return create_token(session, "alice", "tests"), create_token(session, "bob", "tests")

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from app.auth import hash_token
 from app.db import session_scope
 from app.models import Token
+from app.tokens import hash_token
 from rlcore.export import load_policy
 from tests.conftest import ROOT, TINY_SPEC, Stack, free_port
 

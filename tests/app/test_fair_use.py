@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from app.auth import create_token
 from app.db import session_scope
+from app.tokens import create_token
 from tests.conftest import TINY_SPEC, Stack
 
 # Long enough never to finish during a test; every test cancels its jobs.

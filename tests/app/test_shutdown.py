@@ -20,9 +20,9 @@ import httpx
 import pytest
 import yaml
 
-from app.auth import create_token
 from app.db import session_scope, upgrade
 from app.settings import Settings
+from app.tokens import create_token
 from tests.conftest import ROOT, TINY_SPEC, free_port, sse_events
 
 # Exit well within this; before the fix it never exited while a client stayed connected.

@@ -27,13 +27,13 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from app.auth import create_token
 from app.db import session_scope
 from app.job_states import record_status
 from app.models import Job, JobStatus, MetricPoint
 from app.settings import Settings
 from app.studies.design import design, range_values
 from app.studies.schemas import AxisRange, StudyCreate
+from app.tokens import create_token
 from rlcore import stats
 from tests.conftest import ROOT, TINY_SPEC, Stack, ThreadedServer, backend_settings, sse_events
 from worker.attempt import insert_points

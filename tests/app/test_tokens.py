@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.auth import TokenError, authenticate, create_token, hash_token
+from app.auth import authenticate
 from app.db import session_scope, upgrade
 from app.main import create_app
 from app.models import TokenScope, utcnow
 from app.settings import Settings
-from app.tokens import parse_expiry, revoke_tokens
+from app.tokens import TokenError, create_token, hash_token, parse_expiry, revoke_tokens
 from tests.conftest import Stack, ThreadedServer, _create_pg_database, free_port
 
 
