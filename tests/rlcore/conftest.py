@@ -9,10 +9,11 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, ClassVar
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -94,21 +95,6 @@ def _run_behind_the_other_tests() -> None:
 TWO_THREAD_SPINS = "10000"
 
 
-@contextlib.contextmanager
-def _environment(**variables: str) -> Iterator[None]:
-    """os.environ with `variables` set, for the processes started inside the block."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
-
-
 class TrainedRuns:
     """The learning runs (`learning_runs.RUNS`), each on every seed in SEEDS; `trained(name)` their folders.
 
@@ -130,7 +116,8 @@ class TrainedRuns:
         self.pending = {
             name: [self._submit(self.background, name, seed) for seed in SEEDS[:-1]] for name in names
         }
-        with _environment(GOMP_SPINCOUNT=TWO_THREAD_SPINS):  # read when the workers load torch
+        # The standard library's scoped os.environ change; the workers read it when they load torch.
+        with mock.patch.dict(os.environ, GOMP_SPINCOUNT=TWO_THREAD_SPINS):
             self.two_threads = self.context.Pool(1, initializer=_run_behind_the_other_tests)
         self.two_threads_queued = threading.Thread(target=self._queue_two_thread_seeds, daemon=True)
         self.two_threads_queued.start()
