@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,15 @@ class Stack:
             token,
         )
 
+    def cancel_jobs_created_since(self, moment: datetime) -> None:
+        """Cancel both users' queued and running jobs created at or after `moment`."""
+        for token in (self.token, self.other_token):
+            client = self.client(token)
+            active = client.get("/api/jobs", params={"status": "queued,running", "limit": 500})
+            for job in active.json()["items"]:
+                if datetime.fromisoformat(job["created_at"]) >= moment:
+                    client.post(f"/api/jobs/{job['id']}/cancel")
+
     def wait_replay(
         self, replay_id: str, timeout: float = 120, statuses: tuple[str, ...] = ("ready", "failed")
     ) -> dict[str, Any]:
@@ -354,3 +364,27 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole service (uvicorn + a real worker), embedded, on a free port: `.url`, `.token`."""
     with running_stack("embedded", tmp_path_factory.mktemp("rlserve-live")) as running:
         yield running
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _failed_tests_leave_no_job_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """When a test fails, cancel the jobs it started: a long job that the test would have
+    cancelled at its end would otherwise keep the worker from the tests after it."""
+    started = datetime.now(UTC)
+    yield
+    if not request.node.stash.get(_FAILED, False):
+        return
+    for name in ("stack", "live_server"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).cancel_jobs_created_since(started)
