@@ -36,7 +36,11 @@ def _add_rlcore_commands() -> None:
         main.registered_commands.append(command)
 
 
-_add_rlcore_commands()
+def _names_a_service_command(args: list[str]) -> bool:
+    """True when the command line runs one of this module's commands (`token`, `up`, ...)."""
+    named = next((arg for arg in args if not arg.startswith("-")), None)
+    ours = {command.name for command in main.registered_commands}
+    return named in ours | {group.name for group in main.registered_groups}
 
 
 def _settings(data_dir: Path | None) -> Any:
@@ -594,3 +598,9 @@ def _follow_study(client: Any, study: dict[str, Any], metric: str) -> dict[str, 
             study = response.json()
             progress.update(task, completed=study["progress"]["steps"], description=jobs_line(study))
     return study
+
+
+# rlcore's CLI imports the spec, the env registry and numpy (0.5 s): only `train`, `eval`
+# and the help need it, and the service commands (tokens, submit, up) are run often.
+if not _names_a_service_command(sys.argv[1:]):
+    _add_rlcore_commands()

@@ -31,9 +31,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rlcore.envs import ENVS, EnvOptions, observation_shape
-
 if TYPE_CHECKING:
+    from rlcore.envs import EnvOptions
     from rlcore.spec import TrainSpec
 
 LIMIT_ENV = "RLSERVE_MAX_JOB_MEMORY"
@@ -131,6 +130,10 @@ class EnvSpaces:
 
 def env_space_info(env_id: str, options: EnvOptions | None = None) -> EnvSpaces:
     """The spaces of an allowed env built with `options`, from the registry alone (no env is built)."""
+    # Imported here, not at the top: every `rlserve` command reads the memory limit from
+    # this module with its settings, and the env registry (gymnasium, numpy) costs 0.3 s.
+    from rlcore.envs import ENVS, observation_shape
+
     info = ENVS[env_id]
     dtype = "uint8" if info.pixels else "float32"
     return EnvSpaces(
@@ -437,6 +440,8 @@ def _episode_parts(spec: TrainSpec, spaces: EnvSpaces) -> tuple[Part, Part, int,
     when every env ends a full-length episode at the same step, as a good policy's do.
     The episodes still running are held too, as views of the blocks they were played in.
     """
+    from rlcore.envs import ENVS
+
     envs, steps, block = spec.num_envs, spec.rollout_length, EPISODE_BLOCK
     longest = ENVS[spec.env_id].max_episode_steps or steps
     batch = envs * (steps + longest + block)
