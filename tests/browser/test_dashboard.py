@@ -26,22 +26,27 @@ BADGE = "document.querySelector('.title-row .badge')?.dataset.status"
 POINTS = "Number(document.querySelector('.panel.main .chart')?.dataset.points)"
 
 
-def wait_status(page, server, status: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    """Wait for the page's badge to show `status`; on a timeout, say what the API and the worker saw."""
+def wait_on_job_page(page, server, condition: str, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """Wait for a JS `condition` on a job's page; on a timeout, say what the page, the API
+    and the worker saw."""
     try:
-        page.wait_for_function(f"{BADGE} === '{status}'", timeout=timeout * 1000)
+        page.wait_for_function(condition, timeout=timeout * 1000)
     except playwright_api.TimeoutError:
         job_id = page.url.rsplit("/", 1)[1]
         job = server.client().get(f"/api/jobs/{job_id}").json()
-        shown = page.evaluate(BADGE)
+        shown = page.evaluate(f"[{BADGE}, {POINTS}]")
         raise AssertionError(
-            f"the page shows {shown!r}, not {status!r}, after {timeout} s; the API has {job}\n"
-            f"--- worker log ---\n{server.worker.log()[-4000:]}"
+            f"not true after {timeout} s: {condition}; the page shows status and points {shown}; "
+            f"the API has {job}\n--- worker log ---\n{server.worker.log()[-4000:]}"
         ) from None
 
 
-def wait_points_above(page, n: int, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_function(f"{POINTS} > {n}", timeout=timeout * 1000)
+def wait_status(page, server, status: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    wait_on_job_page(page, server, f"{BADGE} === '{status}'", timeout)
+
+
+def wait_points_above(page, server, n: int, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    wait_on_job_page(page, server, f"{POINTS} > {n}", timeout)
 
 
 def succeeded(server, job_id: str) -> dict:  # type: ignore[no-untyped-def]
@@ -96,9 +101,9 @@ def test_submit_from_form_watch_curve_grow_download_policy(signed_in, server, tm
     job_id = page.url.rsplit("/", 1)[1]
     # The curve gains points while the job runs: pushed over SSE, no reload.
     wait_status(page, server, "running")
-    wait_points_above(page, 0)
+    wait_points_above(page, server, 0)
     first = int(page.locator(".panel.main .chart").get_attribute("data-points"))
-    wait_points_above(page, first)
+    wait_points_above(page, server, first)
     assert page.locator(".live").get_attribute("data-state") == "on"
     wait_status(page, server, "succeeded")
     job = succeeded(server, job_id)
@@ -198,7 +203,7 @@ def test_cancel_a_running_job_from_its_page(signed_in, server) -> None:  # type:
         job = client.post("/api/jobs", json={"spec": spec, "name": "to-cancel"}).json()
     page.goto(f"{server.url}/#/jobs/{job['id']}")
     wait_status(page, server, "running")
-    wait_points_above(page, 0)
+    wait_points_above(page, server, 0)
     page.click("[data-action=cancel]")
     wait_status(page, server, "cancelled", timeout=20)
     assert page.locator("[data-action=retry]").is_enabled()
@@ -211,7 +216,7 @@ def test_extend_and_fork_from_the_job_page_and_see_the_fork_branch_off(signed_in
     succeeded(server, parent["id"])
     page.goto(f"{server.url}/#/jobs/{parent['id']}")
     wait_status(page, server, "succeeded")
-    wait_points_above(page, 0)
+    wait_points_above(page, server, 0)
     # The default spec evaluated greedily at the end: its return is drawn beside training's.
     assert "eval (greedy)" in page.locator(".panel.main").text_content()
     first = int(page.locator(".panel.main .chart").get_attribute("data-points"))
@@ -221,7 +226,7 @@ def test_extend_and_fork_from_the_job_page_and_see_the_fork_branch_off(signed_in
     page.click("[data-action=extend]")
     page.wait_for_function(f"{BADGE} !== 'succeeded'")
     wait_status(page, server, "succeeded")
-    wait_points_above(page, first)
+    wait_points_above(page, server, first)
     assert succeeded(server, parent["id"])["step"] == 2560
 
     # Fork: a new job, linked to its parent, that starts at the parent's step.
@@ -316,7 +321,7 @@ def test_compare_page_shows_bands_for_a_three_seed_group(signed_in, server, tmp_
 
     # A finished job of the group: curves, spec, history.
     page.locator("table.jobs a", has_text="seed 1").first.click()
-    wait_points_above(page, 0)
+    wait_points_above(page, server, 0)
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "job.png"), full_page=True)
     assert (shots / "job.png").stat().st_size > 0
