@@ -320,6 +320,7 @@ SHOWN = (
     "ent_coef",
     "max_grad_norm",
     "normalize_advantages",
+    "normalize_obs",
     "encoder",
     "hidden_size",
     "window_length",

@@ -138,9 +138,13 @@ function buildForm(root: HTMLElement, info: ModelsInfo, envs: EnvInfo[]): void {
       if (f) setValue(f.input, defaultFor(name, algoInput.value));
     }
   };
-  const dependent = (): string[] => [...Object.keys(info.algorithm_defaults[algoInput.value] ?? {}), ...Object.keys(env?.defaults[algoInput.value] ?? {})];
+  const dependent = (algo = algoInput.value): string[] => [...Object.keys(info.algorithm_defaults[algo] ?? {}), ...Object.keys(env?.defaults[algo] ?? {})];
+  // A field that only the previous algorithm set a default for (PPO's normalize_obs) goes
+  // back to the new algorithm's default too.
+  let shownAlgo = algoInput.value;
   algoInput.addEventListener("change", () => {
-    resetDefaults(dependent());
+    resetDefaults(new Set([...dependent(shownAlgo), ...dependent()]));
+    shownAlgo = algoInput.value;
     showFields();
   });
   envInput.addEventListener("change", () => {
