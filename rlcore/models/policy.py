@@ -165,9 +165,8 @@ def spec_policy_config(
     (`actions`: a number of Discrete actions or an action spec).
 
     Pixel envs get the `cnn` encoder whatever `spec.encoder` says (its dense/none choice
-    is for vector observations), and no observation normaliser: the CNN scales its frames.
+    is for vector observations).
     """
-    encoder = encoder_for(obs_shape, spec.encoder)
     return policy_config(
         spec.model.value,
         obs_shape,
@@ -175,6 +174,6 @@ def spec_policy_config(
         spec.hidden_size,
         spec.num_layers,
         spec.window_length,
-        encoder,
-        spec.normalize_obs and encoder != "cnn",
+        encoder_for(obs_shape, spec.encoder),
+        spec.normalize_obs,
     )

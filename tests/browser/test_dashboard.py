@@ -136,7 +136,7 @@ def test_submit_form_shows_the_options_and_defaults_of_the_env(signed_in, server
     options = ("frame_stack", "repeat_action_probability", "episodic_life", "flicker")
     assert not any(shown(n) for n in options)  # CartPole takes none
     assert page.input_value("#f-learning_rate") == "0.002"
-    assert shown("normalize_obs") and page.is_checked("#f-normalize_obs")  # PPO's default on vectors
+    assert shown("normalize_obs") and not page.is_checked("#f-normalize_obs")
 
     page.select_option("#f-env_id", "ALE/Pong-v5")
     assert all(shown(n) for n in options)
@@ -150,10 +150,12 @@ def test_submit_form_shows_the_options_and_defaults_of_the_env(signed_in, server
 
     page.select_option("#f-env_id", "CueRecallPixels-v0")
     assert shown("flicker") and not shown("frame_stack")
+    page.select_option("#f-env_id", "CartPoleMasked-v1")  # PPO normalises its observations
+    assert page.is_checked("#f-normalize_obs")
     page.select_option("#f-env_id", "CartPole-v1")
     assert not any(shown(n) for n in options)
     assert page.input_value("#f-learning_rate") == "0.002" and page.input_value("#f-encoder") == "dense"
-    assert not page.is_checked("#f-clip_rewards") and page.is_checked("#f-normalize_obs")
+    assert not page.is_checked("#f-clip_rewards") and not page.is_checked("#f-normalize_obs")
 
 
 def test_validation_errors_show_beside_the_field(signed_in, page_errors) -> None:  # type: ignore[no-untyped-def]
@@ -176,14 +178,15 @@ def test_submit_form_shows_and_sends_only_the_fields_of_the_algorithm(signed_in,
     page.click("summary")
     shown = lambda name: page.locator(f"#f-{name}").is_visible()  # noqa: E731
     assert all(shown(n) for n in ("epochs", "clip_range", "target_kl", "vf_coef", "gae_lambda"))
+    page.select_option("#f-env_id", "CartPoleMasked-v1")
+    assert page.is_checked("#f-normalize_obs")  # PPO's default there, not A2C's or REINFORCE's
     page.select_option("#f-algo", "a2c")
+    assert not page.is_checked("#f-normalize_obs")
     assert not any(shown(n) for n in ("epochs", "clip_range", "target_kl"))
     assert shown("vf_coef") and shown("gae_lambda")
     page.select_option("#f-algo", "reinforce")
     assert not any(shown(n) for n in ("epochs", "clip_range", "target_kl", "vf_coef", "gae_lambda"))
     assert shown("ent_coef") and shown("learning_rate")
-    # Only PPO normalises observations by default: the box follows the algorithm.
-    assert not page.is_checked("#f-normalize_obs")
 
     # The API refuses a field the algorithm ignores (422): this job is accepted.
     page.select_option("#f-model", "mlp")

@@ -1,8 +1,8 @@
 """Learning checks: the default hyperparameters solve each task on several seeds, with a margin.
 
 The runs and their budgets are in `learning_runs.py`: the defaults were tuned on seeds 0-4;
-each budget is at least 1.5x the steps the slowest of those seeds needed (lstm on CartPole-v1:
-1.35x), so that another CPU's rounding cannot flip a result. The last seed of every run trains with
+each budget is at least 1.5x the steps the slowest of those seeds needed, so that another
+CPU's rounding cannot flip a result. The last seed of every run trains with
 `torch_threads: 2`, a different reduction order, as another machine's would be.
 `mean_return` is the mean over the last 100 episodes of the run.
 
@@ -10,7 +10,7 @@ Runs are trained once per session by conftest's `trained` fixture, which the mem
 inspector's tests (test_probe.py) share: all of them are queued when the tests are
 collected, on a pool of two processes (one per core) at a lower CPU priority, so they
 train while the rest of the suite runs; the tests that read them run last.
-Slow (about 7 minutes of two cores): `pytest -m slow tests/rlcore`.
+Slow (about 6 minutes of two cores): `pytest -m slow tests/rlcore`.
 """
 
 from __future__ import annotations

@@ -322,19 +322,17 @@ def test_exported_policies_normalise_raw_observations_inside(env_id: str, make_s
 # --- the spec ---------------------------------------------------------------------------
 
 
-def test_spec_defaults_normalise_observations_for_ppo_on_vectors_only(make_spec) -> None:  # type: ignore[no-untyped-def]
-    ppo = make_spec()
-    assert ppo.normalize_obs is True and ppo.normalize_reward is False
-    assert spec_policy_config(ppo, (4,), 2)["obs_norm"] is not None
-    # Frames are scaled by the CNN, whatever a vector env's spec says.
-    assert spec_policy_config(ppo, (4, 84, 84), 6)["obs_norm"] is None
-    for pixels in ("ALE/Pong-v5", "CueRecallPixels-v0"):
-        assert make_spec(env_id=pixels).normalize_obs is False
+def test_spec_options_default_off_except_for_ppo_on_masked_cartpole(make_spec) -> None:  # type: ignore[no-untyped-def]
+    spec = make_spec()
+    assert spec.normalize_obs is False and spec.normalize_reward is False
+    assert spec_policy_config(spec, (4,), 2)["obs_norm"] is None
+    # rl-zoo3's CartPoleNoVel setting: PPO on masked CartPole normalises its observations.
+    masked = make_spec(env_id="CartPoleMasked-v1")
+    assert masked.normalize_obs is True
+    assert spec_policy_config(masked, (2,), 2)["obs_norm"] is not None
+    assert make_spec(env_id="CartPoleMasked-v1", normalize_obs=False).normalize_obs is False
     for algo in ("reinforce", "a2c"):
-        spec = make_spec(algo=algo)
-        assert spec.normalize_obs is False
-        assert spec_policy_config(spec, (4,), 2)["obs_norm"] is None
-    assert make_spec(normalize_obs=False).normalize_obs is False
+        assert make_spec(env_id="CartPoleMasked-v1", algo=algo).normalize_obs is False
 
 
 def test_spec_options_are_dumped(make_spec) -> None:  # type: ignore[no-untyped-def]
