@@ -32,10 +32,10 @@ RUNS: dict[str, dict[str, Any]] = {
     },
     # Velocities hidden (mlp ends near 50), observations normalised (this env's PPO
     # default): with 240k steps (the learning rate annealed over them) seeds 0-4 passed 250
-    # after 44k-94k steps, reached a best last-100 mean of 470-500 and ended at 372-500 (seed
-    # 2 with two threads: 500 and 447). Before observations were normalised they reached
-    # 349-500 and ended at 228-500: runs dipped mid-way, which is why the test holds the
-    # final mean to less than the best.
+    # after 44k-94k steps, reached a best last-100 mean of 470-500 and ended at 372-500; with
+    # two threads they reached 448-500 and ended at 176-500 (seed 1 fell from 449 to 176).
+    # Before observations were normalised they reached 349-500 and ended at 228-500. Runs
+    # dip mid-way, which is why the test holds the final mean to less than the best.
     "ppo-gru-masked": {"algo": "ppo", "model": "gru", "env_id": "CartPoleMasked-v1", "total_steps": 240_000},
     # Seeds 0-4 ended at 44-48: without velocities a feed-forward policy stays far below.
     "ppo-mlp-masked": {"algo": "ppo", "model": "mlp", "env_id": "CartPoleMasked-v1", "total_steps": 150_000},

@@ -221,6 +221,11 @@ def _probe_on_episodes_of(behaviour: Path, folders: dict[str, tuple[Path, bool]]
 VELOCITIES = ("cart_velocity", "pole_angular_velocity")
 
 
+def _mean_over_velocities(r2: dict[tuple[str, str], float], label: str) -> float:
+    """The average R² of `label`'s probes over VELOCITIES."""
+    return sum(r2[label, name] for name in VELOCITIES) / len(VELOCITIES)
+
+
 @pytest.mark.slow
 @pytest.mark.learning_runs("ppo-gru-masked", "ppo-mlp-masked")
 def test_a_trained_gru_decodes_the_velocities_masked_cartpole_hides(trained: TrainedRuns) -> None:
@@ -253,12 +258,9 @@ def test_a_trained_gru_decodes_the_velocities_masked_cartpole_hides(trained: Tra
             for name in VELOCITIES
         }
         scores = {"state": state, "observation": seen}
-
-        def mean(scores: dict[tuple[str, str], float], label: str) -> float:
-            return sum(scores[label, name] for name in VELOCITIES) / len(VELOCITIES)
-
-        assert mean(state, "gru") >= mean(seen, "gru") + GRU_MARGIN, scores
-        assert mean(state, "gru") >= mean(state, "mlp on gru's") + GRU_MARGIN, scores
+        kept = _mean_over_velocities(state, "gru")
+        assert kept >= _mean_over_velocities(seen, "gru") + GRU_MARGIN, scores
+        assert kept >= _mean_over_velocities(state, "mlp on gru's") + GRU_MARGIN, scores
         for name in VELOCITIES:
             assert state["gru", name] >= GRU_R2, scores
             assert state["mlp", name] <= seen["mlp", name] + 0.1, scores
