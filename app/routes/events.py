@@ -65,9 +65,13 @@ class Batch:
 def _fetch(settings: Settings, job_id: str, cursor: Cursor) -> Batch:
     """New status events and points after `cursor`, as SSE events; advances the cursor."""
     with session_scope(settings.database_url) as session:
+        # Read before the events and points: a job already finished here has all of its
+        # events and points committed, so the stream can end after this batch.
         job = session.get(Job, job_id)
         if job is None:  # deleted while streaming
             return Batch([], True, "cancelled")
+        status = job.status
+        finished = status in FINISHED
         events = session.scalars(
             select(JobEvent)
             .where(JobEvent.job_id == job_id, JobEvent.id > cursor.status_id)
@@ -79,8 +83,15 @@ def _fetch(settings: Settings, job_id: str, cursor: Cursor) -> Batch:
             .order_by(MetricPoint.step)
             .limit(MAX_POINTS_PER_EVENT)
         ).all()
-        snapshot = job_out(job) if events else None
-        finished = job.status in FINISHED
+        # The job that status events carry is read again, after them: each statement sees
+        # what is committed when it runs, so the first read may predate the last event
+        # (a job read as queued, then its "running" event), and a client that shows the
+        # snapshot would keep the older status until the next status change.
+        snapshot = None
+        if events:
+            if session.get(Job, job_id, populate_existing=True) is None:  # deleted meanwhile
+                return Batch([], True, "cancelled")
+            snapshot = job_out(job)
         out: list[tuple[str, str, str]] = []
         # Transitions into queued/running go before the points, finishing ones after them,
         # so a client sees "succeeded" only after the job's last points.
@@ -99,13 +110,12 @@ def _fetch(settings: Settings, job_id: str, cursor: Cursor) -> Batch:
             cursor.status_id = event.id
             out.append(_status_event(job_id, event, snapshot, cursor))
         more_points = len(points) == MAX_POINTS_PER_EVENT
-        return Batch(out, finished and not more_points, job.status, more_points)
+        return Batch(out, finished and not more_points, status, more_points)
 
 
 def _status_event(
-    job_id: str, event: JobEvent, snapshot: schemas.Job | None, cursor: Cursor
+    job_id: str, event: JobEvent, snapshot: schemas.Job, cursor: Cursor
 ) -> tuple[str, str, str]:
-    assert snapshot is not None
     data = schemas.StatusEventData(
         job_id=job_id,
         status=event.status,
