@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from rlcore.adam import Adam
+from rlcore.allocator import keep_freed_memory
 from rlcore.checkpoint import CHECKPOINTS, load_checkpoint, save_checkpoint
 from rlcore.device import resolve_device
 from rlcore.distributions import action_spec_of
@@ -55,6 +56,7 @@ class Run:
         self.should_stop = should_stop or (lambda: False)
         self.device = resolve_device(spec.device)
         torch.set_num_threads(spec.torch_threads)
+        keep_freed_memory()
         torch.manual_seed(spec.seed)
 
         self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed, spec.env_options())
