@@ -56,7 +56,7 @@ class Run:
         self.should_stop = should_stop or (lambda: False)
         self.device = resolve_device(spec.device)
         torch.set_num_threads(spec.torch_threads)
-        keep_freed_memory()
+        keep_freed_memory()  # every minibatch reallocates its activations: reuse, not re-fault
         torch.manual_seed(spec.seed)
 
         self.envs = make_vec_env(spec.env_id, spec.num_envs, spec.seed, spec.env_options())
