@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -325,6 +325,34 @@ def user_tokens(settings: Settings) -> tuple[str, str]:
 
     with session_scope(settings.database_url) as session:
         return create_token(session, "alice", "tests"), create_token(session, "bob", "tests")
+
+
+def start_job(settings: Settings, job_id: str, points: Sequence[tuple[int, dict[str, float]]] = ()) -> None:
+    """Move a queued job to running with these points, as a worker's claim and sink do."""
+    from app.db import session_scope
+    from app.job_states import record_status
+    from app.models import Job, JobStatus
+    from worker.attempt import insert_points
+
+    with session_scope(settings.database_url) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        record_status(session, job, JobStatus.running, "test attempt")
+        insert_points(session, job_id, list(points), job.user_id)
+        job.last_step = max((s for s, _ in points), default=0)
+
+
+def finish_job(settings: Settings, job_id: str, points: list[tuple[int, dict[str, float]]]) -> None:
+    """Store a job's points and finish it (succeeded), as the worker's sink and runner do."""
+    from app.db import session_scope
+    from app.job_states import record_status
+    from app.models import Job, JobStatus
+
+    start_job(settings, job_id, points)
+    with session_scope(settings.database_url) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        record_status(session, job, JobStatus.succeeded, "trained")
 
 
 @contextlib.contextmanager

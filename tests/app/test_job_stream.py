@@ -17,7 +17,7 @@ from app.models import Job, JobStatus, User
 from app.routes.events import Cursor, _fetch
 from app.settings import Settings
 from app.tokens import create_token
-from tests.conftest import TINY_SPEC, backend_settings
+from tests.conftest import TINY_SPEC, backend_settings, start_job
 
 
 @pytest.fixture(params=["embedded", "postgres"])
@@ -38,14 +38,6 @@ def _queued_job(settings: Settings) -> str:
         return job.id
 
 
-def _start(settings: Settings, job_id: str) -> None:
-    """What a worker's claim commits: the job running, with its event."""
-    with session_scope(settings.database_url) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        record_status(session, job, JobStatus.running, "attempt 1")
-
-
 def test_status_events_carry_the_job_as_of_their_last_event(settings: Settings) -> None:
     # The job page shows the job that status events carry. A worker that started the job
     # just after the stream read it (and before it read the events) made the page show
@@ -57,7 +49,7 @@ def test_status_events_carry_the_job_as_of_their_last_event(settings: Settings) 
     def start_after_the_first_job_read(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not started and statement.lstrip().startswith("SELECT") and "FROM jobs" in statement:
             started.append(statement)
-            _start(settings, job_id)  # a fault injected on purpose: the race, made certain
+            start_job(settings, job_id)  # a worker's claim, injected on purpose: the race made certain
 
     event.listen(engine, "after_cursor_execute", start_after_the_first_job_read)
     try:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,16 @@ from app.studies.design import design, range_values
 from app.studies.schemas import AxisRange, StudyCreate
 from app.tokens import create_token
 from rlcore import stats
-from tests.conftest import ROOT, TINY_SPEC, Stack, ThreadedServer, backend_settings, sse_events
-from worker.attempt import insert_points
+from tests.conftest import (
+    ROOT,
+    TINY_SPEC,
+    Stack,
+    ThreadedServer,
+    backend_settings,
+    finish_job,
+    sse_events,
+    start_job,
+)
 
 BASE = {**TINY_SPEC, "total_steps": 2000}
 MAX_ACTIVE = 12
@@ -295,32 +303,13 @@ def test_another_users_study_is_404_everywhere(api: Api) -> None:
 # -- cancel and delete --------------------------------------------------------------------------
 
 
-def start(settings: Settings, job_id: str, points: Sequence[tuple[int, dict[str, float]]] = ()) -> None:
-    """Move a queued job to running with these points, as a worker's claim and sink do."""
-    with session_scope(settings.database_url) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        record_status(session, job, JobStatus.running, "test attempt")
-        insert_points(session, job_id, list(points), job.user_id)
-        job.last_step = max((s for s, _ in points), default=0)
-
-
-def finish(settings: Settings, job_id: str, points: list[tuple[int, dict[str, float]]]) -> None:
-    """Store a job's points and finish it (succeeded), as the worker's sink and runner do."""
-    start(settings, job_id, points)
-    with session_scope(settings.database_url) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        record_status(session, job, JobStatus.succeeded, "trained")
-
-
 def test_cancel_then_delete_removes_the_study_its_jobs_points_and_files(api: Api) -> None:
     client = api.user()
     study = post_study(client, axes={"model": ["mlp", "gru"]}, seeds=[0, 1])
     sid = study["id"]
     ids = [r["job_id"] for c in study["cells"] for r in c["runs"]]
-    finish(api.settings, ids[0], [(100, {"charts/episodic_return": 20.0, "charts/episodes": 3.0})])
-    start(api.settings, ids[1], [(100, {"charts/episodic_return": 15.0, "charts/episodes": 2.0})])
+    finish_job(api.settings, ids[0], [(100, {"charts/episodic_return": 20.0, "charts/episodes": 3.0})])
+    start_job(api.settings, ids[1], [(100, {"charts/episodic_return": 15.0, "charts/episodes": 2.0})])
     for job_id in ids:
         folder = api.settings.job_dir(job_id)
         folder.mkdir(parents=True, exist_ok=True)
@@ -414,7 +403,7 @@ def test_scores_and_statistics_from_known_metrics(api: Api) -> None:
     jobs = {c["index"]: [r["job_id"] for r in c["runs"]] for c in cells}
     for index, returns_per_seed in runs.items():
         for job_id, returns in zip(jobs[index], returns_per_seed, strict=False):
-            finish(api.settings, job_id, curve(returns, EPISODES))
+            finish_job(api.settings, job_id, curve(returns, EPISODES))
     # An eval point on one run: the eval score is its last evaluation.
     with session_scope(api.settings.database_url) as session:
         session.execute(
@@ -425,7 +414,7 @@ def test_scores_and_statistics_from_known_metrics(api: Api) -> None:
         job = session.get(Job, jobs[0][0])
         assert job is not None
         record_status(session, job, JobStatus.succeeded, "scored again with its eval point")
-    start(api.settings, jobs[1][3], curve([40, 60], [10, 10]))  # running: scores so far
+    start_job(api.settings, jobs[1][3], curve([40, 60], [10, 10]))  # running: scores so far
 
     view = client.get(f"/api/studies/{study['id']}")
     assert view.status_code == 200, view.text
@@ -553,7 +542,7 @@ def test_profiles_pool_cells_across_envs_by_config(api: Api) -> None:
     for cell in study["cells"]:
         key = (cell["values"]["env_id"], cell["values"]["model"])
         for run, final in zip(cell["runs"], finals[key], strict=True):
-            finish(api.settings, run["job_id"], curve([final] * 10, [10.0] * 10))
+            finish_job(api.settings, run["job_id"], curve([final] * 10, [10.0] * 10))
     got = client.get(f"/api/studies/{study['id']}").json()
     assert {(b["env_id"], b["label"]) for b in got["best"]} == {
         ("CartPole-v0", "env_id=CartPole-v0, model=gru"),

@@ -14,7 +14,6 @@ import pytest
 FAULTS = """
 import resource, sys, tempfile
 from pathlib import Path
-import torch
 import rlcore.run
 from rlcore.algos import ALGORITHMS
 from rlcore.spec import TrainSpec
