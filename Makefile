@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt $(EXAMPLE_ENVS)/pyproject.tom
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/python -m pip install -q -c constraints.txt -e $(EXAMPLE_ENVS)
+	$(BIN)/rlserve build-recurrence
 	touch $@
 
 frontend/dist/index.html: frontend/package-lock.json $(FRONTEND_SOURCES)
@@ -26,10 +27,14 @@ frontend/dist/index.html: frontend/package-lock.json $(FRONTEND_SOURCES)
 /usr/bin/chromium:
 	apt-get update -q && apt-get install -y -q chromium
 
+# The compiled recurrence (rlcore/models/compiled.py); without it training runs slower Python loops.
+/usr/bin/g++:
+	apt-get update -q && apt-get install -y -q g++
+
 up: install
 	$(BIN)/rlserve up
 
-test: install /usr/bin/chromium
+test: /usr/bin/g++ install /usr/bin/chromium
 	$(BIN)/python -m pytest -q --durations=15
 
 lint: install

@@ -1,4 +1,5 @@
-"""`rlserve train` and `rlserve eval`: run rlcore from the command line, no service needed.
+"""`rlserve train` and `rlserve eval`: run rlcore from the command line, no service needed;
+`rlserve build-recurrence` builds rlcore's compiled recurrence ahead of its first use.
 
 torch and onnx are imported inside the commands: `rlserve` registers these commands on
 every start, and `rlserve token list` should not wait seconds for them.
@@ -135,3 +136,14 @@ def eval_command(
     typer.echo(
         f"{env}: mean return {np.mean(returns):.2f} ± {np.std(returns):.2f} (std) over {episodes} episodes"
     )
+
+
+@app.command("build-recurrence")
+def build_recurrence_command() -> None:
+    """Build the compiled GRU/LSTM loops for this machine (else the first training run does)."""
+    from rlcore.models import compiled
+
+    if compiled.loops() is None:
+        typer.echo("compiled recurrence: not built; training runs the slower Python loops (see the warning)")
+    else:
+        typer.echo("compiled recurrence: ready")

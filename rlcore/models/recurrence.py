@@ -14,14 +14,19 @@ A step t with `starts[t, b]` zeroes row b's state before the step (forward) and 
 gradient flowing into the previous state (backward), so episodes never leak into each
 other. Equations and gate order are PyTorch's own (`torch.nn.GRU`, `torch.nn.LSTM`);
 the tests compare both directions with a `gru_cell`/`lstm_cell` loop in float64.
+
+On CPU the time loops themselves run compiled (`compiled.py`, `csrc/recurrence.cpp`):
+from Python each step costs some ten operator calls of a few microseconds each, as much
+as its matmul at the sizes recurrent PPO trains. The Python loops below are the fallback
+where no compiler is available, and what runs on CUDA.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
+
+from rlcore.models import compiled
 
 
 def gru_sequence(
@@ -40,7 +45,7 @@ def gru_sequence(
     if x.shape[0] == 1:  # one acting step: PyTorch's cell, without the chunk set-up
         h = torch.gru_cell(x[0], h0.masked_fill(starts[0].unsqueeze(-1), 0.0), *inputs[3:])
         return h.unsqueeze(0), h
-    out, _ = _gru_forward(*inputs)
+    out = _GRUSequence.run(*inputs)[0]
     return out, out[-1]
 
 
@@ -62,8 +67,8 @@ def lstm_sequence(
         new = starts[0].unsqueeze(-1)
         h, c = torch.lstm_cell(x[0], (h0.masked_fill(new, 0.0), c0.masked_fill(new, 0.0)), *inputs[4:])
         return h.unsqueeze(0), h, c
-    out, saved = _lstm_forward(*inputs)
-    return out, out[-1], saved.c_out[-1]
+    out, _, _, _, c_out, _ = _LSTMSequence.run(*inputs)
+    return out, out[-1], c_out[-1]
 
 
 def _needs_grad(inputs: tuple[torch.Tensor, ...]) -> bool:
@@ -83,16 +88,6 @@ def _prepare(
     return resets, keep, projected
 
 
-class _GRUTrace(NamedTuple):
-    """What the GRU backward needs from the forward pass, all (T, B, ...)."""
-
-    keep: torch.Tensor  # 0 where a row's state is reset before the step
-    resets: frozenset[int]
-    h_in: torch.Tensor  # the state each step starts from, after any reset
-    gates: torch.Tensor  # r, z (after the sigmoid) and gh_n = h_in W_hn^T + b_hn
-    n: torch.Tensor  # the candidate state
-
-
 def _gru_forward(
     x: torch.Tensor,
     h0: torch.Tensor,
@@ -101,7 +96,9 @@ def _gru_forward(
     weight_hh: torch.Tensor,
     bias_ih: torch.Tensor,
     bias_hh: torch.Tensor,
-) -> tuple[torch.Tensor, _GRUTrace]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The outputs, the states each step starts from, the gates (r, z after the sigmoid, and
+    gh_n = h_in W_hn^T + b_hn) and the candidate n, all (T, B, .)."""
     # r, z = sigmoid(gi_rz + gh_rz); n = tanh(gi_n + r * gh_n); h' = n + z * (h - n)
     # with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh.
     steps, batch, _ = x.shape
@@ -127,7 +124,7 @@ def _gru_forward(
         rz_t[t].sigmoid_()
         torch.addcmul(gi_n[t], r[t], gh_n[t], out=n_t[t]).tanh_()
         h = torch.lerp(n_t[t], h, z[t], out=out_t[t])
-    return out, _GRUTrace(keep, resets, _states_in(h0, out, keep), gates, n)
+    return out, _states_in(h0, out, keep), gates, n
 
 
 def _states_in(first: torch.Tensor, outputs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -157,6 +154,25 @@ def _steps(x: torch.Tensor, *sizes: int) -> list[tuple[torch.Tensor, ...]]:
 
 class _GRUSequence(torch.autograd.Function):
     @staticmethod
+    def run(
+        x: torch.Tensor,
+        h0: torch.Tensor,
+        starts: torch.Tensor,
+        weight_ih: torch.Tensor,
+        weight_hh: torch.Tensor,
+        bias_ih: torch.Tensor,
+        bias_hh: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Outputs, and what the backward reads: the states each step starts from, the
+        gates (r and z after the sigmoid, gh_n) and the candidate n."""
+        loops = compiled.for_tensor(x)
+        if loops is None:
+            return _gru_forward(x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+        steps, batch, _ = x.shape
+        gi = torch.addmm(bias_ih, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+        return loops.gru_forward(gi, h0, starts, weight_hh.t().contiguous(), bias_hh)
+
+    @staticmethod
     def forward(
         ctx: FunctionCtx,
         x: torch.Tensor,
@@ -167,47 +183,25 @@ class _GRUSequence(torch.autograd.Function):
         bias_ih: torch.Tensor,
         bias_hh: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        out, trace = _gru_forward(x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
-        ctx.save_for_backward(x, weight_ih, weight_hh, trace.keep, trace.h_in, trace.gates, trace.n)
-        ctx.resets = trace.resets
+        out, h_in, gates, n = _GRUSequence.run(x, h0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+        ctx.save_for_backward(x, weight_ih, weight_hh, starts, h_in, gates, n)
         return out, out[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, d_out: torch.Tensor, d_last: torch.Tensor | None) -> tuple:
-        x, weight_ih, weight_hh, keep, h_in, gates, n = ctx.saved_tensors
-        steps, batch, hidden = n.shape
-        r, z, gh_n = gates.split(hidden, dim=-1)
-        # d gh_t = dh_t * dgh_dh_t for the r, z and n gates at once (dh_t, the gradient of
-        # step t's output, broadcast over the gate axis); dgh_dh needs no recurrence, so
-        # it is computed for all steps before the loop.
-        dn_dh = (1 - z) * (1 - n * n)
-        dgh_dh = x.new_empty(steps, batch, 3, hidden)
-        torch.mul(dn_dh * gh_n, r * (1 - r), out=dgh_dh[:, :, 0])
-        torch.mul(h_in - n, z * (1 - z), out=dgh_dh[:, :, 1])
-        torch.mul(dn_dh, r, out=dgh_dh[:, :, 2])
-        d_gh = x.new_empty(steps, batch, 3, hidden)
+        x, weight_ih, weight_hh, starts, h_in, gates, n = ctx.saved_tensors
+        steps, batch, _ = n.shape
         # dh[t], the whole gradient of step t's output, starts as d_out[t]; the loop adds
         # what flows back from step t+1.
-        dh = d_out.clone()
+        dh = d_out.clone(memory_format=torch.contiguous_format)
         if d_last is not None:
             dh[-1] += d_last
-        d_h0 = torch.zeros_like(h_in[0])
-        dh_t, dh_gates_t = dh.unbind(0), dh.unsqueeze(2).unbind(0)
-        d_gh_t, d_gh_flat_t = d_gh.unbind(0), d_gh.view(steps, batch, -1).unbind(0)
-        dgh_dh_t, z_t, keep_t = dgh_dh.unbind(0), z.unbind(0), keep.unbind(0)
-        for t in range(steps - 1, -1, -1):
-            torch.mul(dgh_dh_t[t], dh_gates_t[t], out=d_gh_t[t])
-            # dh[t] z[t] + d_gh[t] W_hh flows into the state before step t: the previous
-            # output's gradient (h0's at t = 0), except for rows starting an episode.
-            previous = dh_t[t - 1] if t > 0 else d_h0
-            into = previous if t not in ctx.resets else torch.zeros_like(d_h0)
-            into.addcmul_(dh_t[t], z_t[t]).addmm_(d_gh_flat_t[t], weight_hh)
-            if t in ctx.resets:
-                previous.addcmul_(into, keep_t[t])
-        # d gi: as d gh for r and z; for n, dh * dn_dh (r scales only gh_n).
-        d_gi = d_gh.clone()
-        torch.mul(dh, dn_dh, out=d_gi[:, :, 2])
+        loops = compiled.for_tensor(x)
+        if loops is not None:
+            d_gi, d_gh, d_h0 = loops.gru_backward(dh, starts, weight_hh, h_in, gates, n)
+        else:
+            d_gi, d_gh, d_h0 = _gru_backward(dh, starts, weight_hh, h_in, gates, n)
         d_gh, d_gi = d_gh.view(steps * batch, -1), d_gi.view(steps * batch, -1)
         return (
             _matmul(d_gi, weight_ih).view_as(x) if ctx.needs_input_grad[0] else None,
@@ -220,16 +214,46 @@ class _GRUSequence(torch.autograd.Function):
         )
 
 
-class _LSTMTrace(NamedTuple):
-    """What the LSTM backward needs from the forward pass, all (T, B, ...)."""
-
-    keep: torch.Tensor
-    resets: frozenset[int]
-    h_in: torch.Tensor
-    c_in: torch.Tensor
-    gates: torch.Tensor  # i, f, g, o after their activations
-    c_out: torch.Tensor
-    tanh_c: torch.Tensor
+def _gru_backward(
+    dh: torch.Tensor,
+    starts: torch.Tensor,
+    weight_hh: torch.Tensor,
+    h_in: torch.Tensor,
+    gates: torch.Tensor,
+    n: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GRU backward through time from dh (T, B, H), the gradients of the outputs, which it
+    updates in place: d gi, d gh (T, B, 3H) and the gradient of h0."""
+    steps, batch, hidden = n.shape
+    keep = (~starts).to(dh.dtype).unsqueeze(-1)
+    resets = frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+    r, z, gh_n = gates.split(hidden, dim=-1)
+    # d gh_t = dh_t * dgh_dh_t for the r, z and n gates at once (dh_t, the gradient of
+    # step t's output, broadcast over the gate axis); dgh_dh needs no recurrence, so
+    # it is computed for all steps before the loop.
+    dn_dh = (1 - z) * (1 - n * n)
+    dgh_dh = dh.new_empty(steps, batch, 3, hidden)
+    torch.mul(dn_dh * gh_n, r * (1 - r), out=dgh_dh[:, :, 0])
+    torch.mul(h_in - n, z * (1 - z), out=dgh_dh[:, :, 1])
+    torch.mul(dn_dh, r, out=dgh_dh[:, :, 2])
+    d_gh = dh.new_empty(steps, batch, 3, hidden)
+    d_h0 = torch.zeros_like(h_in[0])
+    dh_t, dh_gates_t = dh.unbind(0), dh.unsqueeze(2).unbind(0)
+    d_gh_t, d_gh_flat_t = d_gh.unbind(0), d_gh.view(steps, batch, -1).unbind(0)
+    dgh_dh_t, z_t, keep_t = dgh_dh.unbind(0), z.unbind(0), keep.unbind(0)
+    for t in range(steps - 1, -1, -1):
+        torch.mul(dgh_dh_t[t], dh_gates_t[t], out=d_gh_t[t])
+        # dh[t] z[t] + d_gh[t] W_hh flows into the state before step t: the previous
+        # output's gradient (h0's at t = 0), except for rows starting an episode.
+        previous = dh_t[t - 1] if t > 0 else d_h0
+        into = previous if t not in resets else torch.zeros_like(d_h0)
+        into.addcmul_(dh_t[t], z_t[t]).addmm_(d_gh_flat_t[t], weight_hh)
+        if t in resets:
+            previous.addcmul_(into, keep_t[t])
+    # d gi: as d gh for r and z; for n, dh * dn_dh (r scales only gh_n).
+    d_gi = d_gh.clone()
+    torch.mul(dh, dn_dh, out=d_gi[:, :, 2])
+    return d_gi.view(steps, batch, -1), d_gh.view(steps, batch, -1), d_h0
 
 
 def _lstm_forward(
@@ -241,7 +265,9 @@ def _lstm_forward(
     weight_hh: torch.Tensor,
     bias_ih: torch.Tensor,
     bias_hh: torch.Tensor,
-) -> tuple[torch.Tensor, _LSTMTrace]:
+) -> tuple[torch.Tensor, ...]:
+    """The outputs, the states each step starts from (h and c), the gates after their
+    activations, the cell states and their tanh, all (T, B, .)."""
     # i, f, o = sigmoid(.), g = tanh(.) of x W_ih^T + b_ih + h W_hh^T + b_hh (order i, f, g, o);
     # c' = f * c + i * g; h' = o * tanh(c').
     steps, batch, _ = x.shape
@@ -263,10 +289,29 @@ def _lstm_forward(
         c = torch.mul(f_t[t], c, out=c_out_t[t]).addcmul_(i_t[t], g_t[t])
         h = torch.mul(o_t[t], torch.tanh(c, out=tanh_c_t[t]), out=out_t[t])
     h_in, c_in = _states_in(h0, out, keep), _states_in(c0, c_out, keep)
-    return out, _LSTMTrace(keep, resets, h_in, c_in, gates, c_out, tanh_c)
+    return out, h_in, c_in, gates, c_out, tanh_c
 
 
 class _LSTMSequence(torch.autograd.Function):
+    @staticmethod
+    def run(
+        x: torch.Tensor,
+        h0: torch.Tensor,
+        c0: torch.Tensor,
+        starts: torch.Tensor,
+        weight_ih: torch.Tensor,
+        weight_hh: torch.Tensor,
+        bias_ih: torch.Tensor,
+        bias_hh: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """As `_lstm_forward`, compiled where it can be."""
+        loops = compiled.for_tensor(x)
+        if loops is None:
+            return _lstm_forward(x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
+        steps, batch, _ = x.shape
+        gi = torch.addmm(bias_ih + bias_hh, x.reshape(steps * batch, -1), weight_ih.t())
+        return loops.lstm_forward(gi.view(steps, batch, -1), h0, c0, starts, weight_hh.t().contiguous())
+
     @staticmethod
     def forward(
         ctx: FunctionCtx,
@@ -279,44 +324,27 @@ class _LSTMSequence(torch.autograd.Function):
         bias_ih: torch.Tensor,
         bias_hh: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out, trace = _lstm_forward(x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh)
-        ctx.save_for_backward(
-            x, weight_ih, weight_hh, trace.keep, trace.h_in, trace.c_in, trace.gates, trace.tanh_c
+        out, h_in, c_in, gates, c_out, tanh_c = _LSTMSequence.run(
+            x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh
         )
-        ctx.resets = trace.resets
-        return out, out[-1].clone(), trace.c_out[-1].clone()
+        ctx.save_for_backward(x, weight_ih, weight_hh, starts, h_in, c_in, gates, tanh_c)
+        return out, out[-1].clone(), c_out[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: FunctionCtx, d_out: torch.Tensor, d_h_last: torch.Tensor | None, d_c_last: torch.Tensor | None
     ) -> tuple:
-        x, weight_ih, weight_hh, keep, h_in, c_in, gates, tanh_c = ctx.saved_tensors
-        steps, batch, hidden = tanh_c.shape
-        i, f, g, o = gates.split(hidden, dim=-1)
-        # Derivatives of the pre-activations with respect to h' (o) and c' (i, f, g), and
-        # of c' with respect to h', for all steps at once.
-        do_dh = (tanh_c * o * (1 - o)).unbind(0)
-        dc_dh = (o * (1 - tanh_c * tanh_c)).unbind(0)
-        di_dc = (g * i * (1 - i)).unbind(0)
-        df_dc = (c_in * f * (1 - f)).unbind(0)
-        dg_dc = (i * (1 - g * g)).unbind(0)
-        f, keep_t, d_out_t = f.unbind(0), keep.unbind(0), d_out.unbind(0)
-        d_gates = torch.empty_like(gates)
-        d_gates_t, (d_i, d_f, d_g, d_o) = d_gates.unbind(0), _steps(d_gates, *[hidden] * 4)
-        dh = torch.zeros_like(h_in[0]) if d_h_last is None else d_h_last.clone()
-        dc = torch.zeros_like(h_in[0]) if d_c_last is None else d_c_last.clone()
-        for t in range(steps - 1, -1, -1):
-            dh = dh + d_out_t[t]
-            torch.mul(dh, do_dh[t], out=d_o[t])
-            dc = torch.addcmul(dc, dh, dc_dh[t])
-            torch.mul(dc, di_dc[t], out=d_i[t])
-            torch.mul(dc, df_dc[t], out=d_f[t])
-            torch.mul(dc, dg_dc[t], out=d_g[t])
-            dc = dc * f[t]
-            dh = d_gates_t[t] @ weight_hh
-            if t in ctx.resets:
-                dh, dc = dh * keep_t[t], dc * keep_t[t]
+        x, weight_ih, weight_hh, starts, h_in, c_in, gates, tanh_c = ctx.saved_tensors
+        steps, batch, _ = tanh_c.shape
+        # The compiled loop writes into dh and dc: contiguous copies of their own.
+        dh, dc = (
+            torch.zeros_like(h_in[0]) if d is None else d.clone(memory_format=torch.contiguous_format)
+            for d in (d_h_last, d_c_last)
+        )
+        loops = compiled.for_tensor(x)
+        backward = _lstm_backward if loops is None else loops.lstm_backward
+        d_gates = backward(d_out, dh, dc, starts, weight_hh, c_in, gates, tanh_c)
         d_gates = d_gates.view(steps * batch, -1)
         d_bias = d_gates.sum(0)
         return (
@@ -329,3 +357,44 @@ class _LSTMSequence(torch.autograd.Function):
             d_bias,
             d_bias.clone(),  # two parameters must not share one gradient tensor
         )
+
+
+def _lstm_backward(
+    d_out: torch.Tensor,
+    dh: torch.Tensor,
+    dc: torch.Tensor,
+    starts: torch.Tensor,
+    weight_hh: torch.Tensor,
+    c_in: torch.Tensor,
+    gates: torch.Tensor,
+    tanh_c: torch.Tensor,
+) -> torch.Tensor:
+    """LSTM backward through time from d_out (T, B, H) and the gradients of the last h and
+    c, dh and dc, which it turns in place into those of h0 and c0: d gates (T, B, 4H)."""
+    steps, _, hidden = tanh_c.shape
+    keep = (~starts).to(dh.dtype).unsqueeze(-1)
+    resets = frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+    i, f, g, o = gates.split(hidden, dim=-1)
+    # Derivatives of the pre-activations with respect to h' (o) and c' (i, f, g), and
+    # of c' with respect to h', for all steps at once.
+    do_dh = (tanh_c * o * (1 - o)).unbind(0)
+    dc_dh = (o * (1 - tanh_c * tanh_c)).unbind(0)
+    di_dc = (g * i * (1 - i)).unbind(0)
+    df_dc = (c_in * f * (1 - f)).unbind(0)
+    dg_dc = (i * (1 - g * g)).unbind(0)
+    f, keep_t, d_out_t = f.unbind(0), keep.unbind(0), d_out.unbind(0)
+    d_gates = torch.empty_like(gates)
+    d_gates_t, (d_i, d_f, d_g, d_o) = d_gates.unbind(0), _steps(d_gates, *[hidden] * 4)
+    for t in range(steps - 1, -1, -1):
+        dh += d_out_t[t]
+        torch.mul(dh, do_dh[t], out=d_o[t])
+        dc.addcmul_(dh, dc_dh[t])
+        torch.mul(dc, di_dc[t], out=d_i[t])
+        torch.mul(dc, df_dc[t], out=d_f[t])
+        torch.mul(dc, dg_dc[t], out=d_g[t])
+        dc.mul_(f[t])
+        torch.mm(d_gates_t[t], weight_hh, out=dh)
+        if t in resets:
+            dh.mul_(keep_t[t])
+            dc.mul_(keep_t[t])
+    return d_gates

@@ -1,13 +1,26 @@
-"""The hand-written GRU/LSTM chunk functions against PyTorch's own cells, in float64."""
+"""The hand-written GRU/LSTM chunk functions against PyTorch's own cells, in float64.
+
+Every test runs both implementations of the time loops: the compiled one
+(`rlcore/models/compiled.py`) and the Python fallback.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from rlcore.models import compiled
 from rlcore.models.recurrence import gru_sequence, lstm_sequence
 
 STEPS, BATCH, FEATURES, HIDDEN = 20, 5, 3, 7
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which time loops run: the compiled ones, or the Python fallback (as without a compiler)."""
+    if request.param == "python":
+        monkeypatch.setattr(compiled, "for_tensor", lambda x: None)
+    return request.param
 
 
 def _inputs(
@@ -89,3 +102,24 @@ def test_no_grad_path_gives_the_same_numbers(kind: str, steps: int) -> None:
         without = _sequence(kind, x, states, starts, weights)
     for a, b in zip(with_grad, without, strict=True):
         torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_float32_matches_the_float64_cells(kind: str) -> None:
+    """In float32 the compiled loops use their own exp: close to the exact cells all the same,
+    even with inputs that saturate every gate."""
+    x, states, starts, weights = _inputs(kind, STEPS)
+    with torch.no_grad():
+        x[:, 0] *= 60  # one row far into the flat tails of sigmoid and tanh
+    expected = _cell_loop(kind, x, states, starts, weights)
+    x32, states32, weights32 = (
+        [t.detach().float().requires_grad_() for t in group] for group in ([x], states, weights)
+    )
+    got = _sequence(kind, x32[0], states32, starts, weights32)
+    for e, g in zip(expected, got, strict=True):
+        torch.testing.assert_close(g.double(), e, rtol=0, atol=2e-6)
+    leaves64, leaves32 = [x, *states, *weights], [*x32, *states32, *weights32]
+    grads_expected = torch.autograd.grad(sum(o.sum() for o in expected), leaves64)
+    grads_got = torch.autograd.grad(sum(o.sum() for o in got), leaves32)
+    for e, g in zip(grads_expected, grads_got, strict=True):
+        torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-5)
