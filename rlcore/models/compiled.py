@@ -71,6 +71,6 @@ def loops() -> Any | None:
 
 def for_tensor(x: torch.Tensor) -> Any | None:
     """The compiled loops where they apply to x (a CPU tensor of float32 or float64), else None."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+    if not x.is_cpu or x.dtype not in (torch.float32, torch.float64):
         return None
     return loops()
