@@ -18,7 +18,8 @@ the tests compare both directions with a `gru_cell`/`lstm_cell` loop in float64.
 On CPU the time loops themselves run compiled (`compiled.py`, `csrc/recurrence.cpp`):
 from Python each step costs some ten operator calls of a few microseconds each, as much
 as its matmul at the sizes recurrent PPO trains. The Python loops below are the fallback
-where no compiler is available, and what runs on CUDA.
+where no compiler is available (and for tensors off the CPU, which `cores.py` sends
+through cuDNN instead).
 """
 
 from __future__ import annotations

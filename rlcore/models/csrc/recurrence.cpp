@@ -173,6 +173,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(
 std::tuple<Tensor, Tensor, Tensor> gru_backward(
     Tensor dh, const Tensor& starts, const Tensor& w_hh, const Tensor& h_in, const Tensor& gates,
     const Tensor& n) {
+  TORCH_CHECK(dh.is_contiguous(), "gru_backward writes into dh: it must be contiguous");
   const int64_t steps = dh.size(0), batch = dh.size(1), hidden = dh.size(2), rows = batch * hidden;
   const Tensor starts_c = starts.contiguous();
   Tensor d_gi = at::empty_like(gates), d_gh = at::empty_like(gates);
@@ -246,6 +247,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
 Tensor lstm_backward(
     const Tensor& d_out, Tensor dh, Tensor dc, const Tensor& starts, const Tensor& w_hh, const Tensor& c_in,
     const Tensor& gates, const Tensor& tanh_c) {
+  TORCH_CHECK(dh.is_contiguous() && dc.is_contiguous(), "lstm_backward writes into dh and dc: contiguous");
   const int64_t steps = d_out.size(0), batch = d_out.size(1), hidden = d_out.size(2), rows = batch * hidden;
   const Tensor starts_c = starts.contiguous(), d_out_c = d_out.contiguous();
   Tensor d_gates = at::empty_like(gates);
