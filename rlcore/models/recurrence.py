@@ -77,14 +77,18 @@ def _needs_grad(inputs: tuple[torch.Tensor, ...]) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
 
 
+def _resets(starts: torch.Tensor, dtype: torch.dtype) -> tuple[frozenset[int], torch.Tensor]:
+    """The steps at which some row starts an episode, and the (T, B, 1) mask that is 0 on those rows."""
+    return frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist()), (~starts).to(dtype).unsqueeze(-1)
+
+
 def _prepare(
     x: torch.Tensor, starts: torch.Tensor, weight_ih: torch.Tensor, bias: torch.Tensor
 ) -> tuple[frozenset[int], torch.Tensor, torch.Tensor]:
     """What every chunk needs before its time loop: the steps at which some row starts an
     episode, the (T, B, 1) mask that is 0 on those rows, and x W_ih^T + bias for all steps."""
     steps, batch, _ = x.shape
-    resets = frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
-    keep = (~starts).to(x.dtype).unsqueeze(-1)
+    resets, keep = _resets(starts, x.dtype)
     projected = torch.addmm(bias, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
     return resets, keep, projected
 
@@ -226,8 +230,7 @@ def _gru_backward(
     """GRU backward through time from dh (T, B, H), the gradients of the outputs, which it
     updates in place: d gi, d gh (T, B, 3H) and the gradient of h0."""
     steps, batch, hidden = n.shape
-    keep = (~starts).to(dh.dtype).unsqueeze(-1)
-    resets = frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+    resets, keep = _resets(starts, dh.dtype)
     r, z, gh_n = gates.split(hidden, dim=-1)
     # d gh_t = dh_t * dgh_dh_t for the r, z and n gates at once (dh_t, the gradient of
     # step t's output, broadcast over the gate axis); dgh_dh needs no recurrence, so
@@ -373,8 +376,7 @@ def _lstm_backward(
     """LSTM backward through time from d_out (T, B, H) and the gradients of the last h and
     c, dh and dc, which it turns in place into those of h0 and c0: d gates (T, B, 4H)."""
     steps, _, hidden = tanh_c.shape
-    keep = (~starts).to(dh.dtype).unsqueeze(-1)
-    resets = frozenset(torch.nonzero(starts.any(dim=1)).flatten().tolist())
+    resets, keep = _resets(starts, dh.dtype)
     i, f, g, o = gates.split(hidden, dim=-1)
     # Derivatives of the pre-activations with respect to h' (o) and c' (i, f, g), and
     # of c' with respect to h', for all steps at once.
