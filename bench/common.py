@@ -1,4 +1,4 @@
-"""Helpers the benchmarks share: the markdown table they print, the JSON they write, a sink.
+"""Helpers the benchmarks share: the markdown table they print, the JSON they write, sinks.
 
 The host line is `matmul_floor.host` / `host_line`.
 """
@@ -6,8 +6,11 @@ The host line is `matmul_floor.host` / `host_line`.
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -41,6 +44,44 @@ class ListSink:
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.points.append((step, metrics))
+
+    def flush(self) -> None:
+        pass
+
+
+class Last100:
+    """Mean return of the last 100 episodes, and when it first reached the target."""
+
+    def __init__(self, target: float) -> None:
+        self.returns: deque[float] = deque(maxlen=100)
+        self.target = target
+        self.hit: tuple[int, float] | None = None
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.returns)) if self.returns else None
+
+    def add(self, returns: list[float], step: int, seconds: float) -> None:
+        self.returns.extend(returns)
+        if self.hit is None and len(self.returns) == 100 and self.mean >= self.target:
+            self.hit = (step, seconds)
+
+
+class Last100Sink:
+    """Feeds rlcore's per-update points to a Last100.
+
+    A point holds the mean and count of the episodes that ended in that update, so
+    each episode enters the window at its update's mean: the window's mean is exact
+    whenever it holds whole updates, and off by at most one update's spread otherwise.
+    """
+
+    def __init__(self, last100: Last100) -> None:
+        self.last100 = last100
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        count = int(metrics.get("charts/episodes", 0))
+        returns = [metrics["charts/episodic_return"]] * count if count else []
+        self.last100.add(returns, step, metrics["perf/wall_time"])
 
     def flush(self) -> None:
         pass

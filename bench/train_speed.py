@@ -37,14 +37,13 @@ import math
 import statistics
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, fmt_seconds, print_table, write_json
+from common import RESULTS, Last100, Last100Sink, fmt_seconds, print_table, write_json
 from matmul_floor import Floor, Matmul, host, host_line, ppo_floor
 
 from rlcore.envs import make_vec_env
@@ -129,47 +128,6 @@ class Row:
     goals: list[Goal] = field(default_factory=list)
 
 
-class Last100:
-    """Mean return of the last 100 episodes, and when it first reached the target."""
-
-    def __init__(self, target: float) -> None:
-        self.returns: deque[float] = deque(maxlen=100)
-        self.target = target
-        self.hit: tuple[int, float] | None = None
-
-    @property
-    def mean(self) -> float | None:
-        return float(np.mean(self.returns)) if self.returns else None
-
-    def add(self, returns: list[float], step: int, seconds: float) -> None:
-        self.returns.extend(returns)
-        if self.hit is None and len(self.returns) == 100 and self.mean >= self.target:
-            self.hit = (step, seconds)
-
-
-# -- rlcore ------------------------------------------------------------------------
-
-
-class _Sink:
-    """Feeds rlcore's per-update points to a Last100.
-
-    A point holds the mean and count of the episodes that ended in that update, so
-    each episode enters the window at its update's mean: the window's mean is exact
-    whenever it holds whole updates, and off by at most one update's spread otherwise.
-    """
-
-    def __init__(self, last100: Last100) -> None:
-        self.last100 = last100
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        count = int(metrics.get("charts/episodes", 0))
-        returns = [metrics["charts/episodic_return"]] * count if count else []
-        self.last100.add(returns, step, metrics["perf/wall_time"])
-
-    def flush(self) -> None:
-        pass
-
-
 def run_rlcore(row: Row, seed: int, steps: int, **spec: object) -> SeedRun:
     """Train one seed through `rlcore.trainer.train`, as the service's worker does."""
     spec_obj = TrainSpec.model_validate(
@@ -187,7 +145,7 @@ def run_rlcore(row: Row, seed: int, steps: int, **spec: object) -> SeedRun:
     last100 = Last100(row.target)
     with tempfile.TemporaryDirectory() as out:
         # result.wall_time is the training time; the export after it is not counted.
-        result = train(spec_obj, Path(out), sink=_Sink(last100))
+        result = train(spec_obj, Path(out), sink=Last100Sink(last100))
     return _seed_run(seed, result.steps, result.wall_time, last100)
 
 
