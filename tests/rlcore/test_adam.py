@@ -5,10 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
+from rlcore import adam
 from rlcore.adam import Adam
 from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True, params=["fused", "kernels"])
+def _implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test on torch's fused kernel and on the seven-kernel fallback."""
+    if request.param == "kernels":
+        monkeypatch.setattr(adam, "_FUSED_ADAM", None)
+    else:
+        assert adam._FUSED_ADAM is not None, "torch 2.13.0 has torch._fused_adam_"
 
 
 def _grad(step: int, size: int) -> torch.Tensor:

@@ -59,19 +59,25 @@ void state_in(const scalar_t* previous, const bool* starts, scalar_t* into, int6
 
 // One row of a step, the gate arithmetic of one sequence: plain loops over `hidden` that
 // the compiler vectorises (the pointers never alias: each is its own tensor or gate).
+// g holds h W_hh^T on entry; b is b_hh (its bias is added here, not by the matmul, which
+// would first copy it into every row).
 template <typename T>
-void gru_row(const T* __restrict x_g, T* __restrict g, const T* __restrict h, T* __restrict n,
-             T* __restrict o, int64_t hidden) {
+void gru_row(const T* __restrict x_g, T* __restrict g, const T* __restrict b, const T* __restrict h,
+             T* __restrict n, T* __restrict o, int64_t hidden) {
   T* __restrict g_z = g + hidden;
   T* __restrict g_n = g + 2 * hidden;
   const T* __restrict x_z = x_g + hidden;
   const T* __restrict x_n = x_g + 2 * hidden;
+  const T* __restrict b_z = b + hidden;
+  const T* __restrict b_n = b + 2 * hidden;
   for (int64_t j = 0; j < hidden; ++j) {
-    const T r = sigmoid(x_g[j] + g[j]);
-    const T z = sigmoid(x_z[j] + g_z[j]);
-    const T candidate = tanh_(x_n[j] + r * g_n[j]);
+    const T r = sigmoid(x_g[j] + (g[j] + b[j]));
+    const T z = sigmoid(x_z[j] + (g_z[j] + b_z[j]));
+    const T gh_n = g_n[j] + b_n[j];
+    const T candidate = tanh_(x_n[j] + r * gh_n);
     g[j] = r;
     g_z[j] = z;
+    g_n[j] = gh_n;
     n[j] = candidate;
     o[j] = candidate + z * (h[j] - candidate);
   }
@@ -98,14 +104,19 @@ void gru_row_backward(const T* __restrict d, const T* __restrict g, const T* __r
   }
 }
 
+// g holds h W_hh^T on entry; x_g is the row of gi, added here (not copied in for the matmul).
 template <typename T>
-void lstm_row(T* __restrict g, const T* __restrict c, T* __restrict c_new, T* __restrict tc,
-              T* __restrict o, int64_t hidden) {
+void lstm_row(const T* __restrict x_g, T* __restrict g, const T* __restrict c, T* __restrict c_new,
+              T* __restrict tc, T* __restrict o, int64_t hidden) {
   T* __restrict g_f = g + hidden;
   T* __restrict g_g = g + 2 * hidden;
   T* __restrict g_o = g + 3 * hidden;
+  const T* __restrict x_f = x_g + hidden;
+  const T* __restrict x_c = x_g + 2 * hidden;
+  const T* __restrict x_o = x_g + 3 * hidden;
   for (int64_t j = 0; j < hidden; ++j) {
-    const T i = sigmoid(g[j]), f = sigmoid(g_f[j]), cand = tanh_(g_g[j]), out_gate = sigmoid(g_o[j]);
+    const T i = sigmoid(x_g[j] + g[j]), f = sigmoid(x_f[j] + g_f[j]);
+    const T cand = tanh_(x_c[j] + g_g[j]), out_gate = sigmoid(x_o[j] + g_o[j]);
     g[j] = i;
     g_f[j] = f;
     g_g[j] = cand;
@@ -144,11 +155,13 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(
     const Tensor& gi, const Tensor& h0, const Tensor& starts, const Tensor& w_hh_t, const Tensor& b_hh) {
   const int64_t steps = gi.size(0), batch = gi.size(1), hidden = h0.size(1), rows = batch * hidden;
   const Tensor gi_c = gi.contiguous(), starts_c = starts.contiguous(), h0_c = h0.contiguous();
+  const Tensor b_hh_c = b_hh.contiguous();
   Tensor out = at::empty({steps, batch, hidden}, gi.options());
   Tensor h_in = at::empty_like(out), n = at::empty_like(out);
   Tensor gates = at::empty({steps, batch, 3 * hidden}, gi.options());
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "gru_forward", [&] {
     const scalar_t* x_g = gi_c.data_ptr<scalar_t>();
+    const scalar_t* bias = b_hh_c.data_ptr<scalar_t>();
     scalar_t* g = gates.data_ptr<scalar_t>();
     scalar_t* h = h_in.data_ptr<scalar_t>();
     scalar_t* n_t = n.data_ptr<scalar_t>();
@@ -157,9 +170,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(
     for (int64_t t = 0; t < steps; ++t) {
       state_in(t == 0 ? h0_c.data_ptr<scalar_t>() : o - rows, start, h, batch, hidden);
       Tensor gh = gates[t];
-      at::addmm_out(gh, b_hh, h_in[t], w_hh_t);
+      at::mm_out(gh, h_in[t], w_hh_t);
       for (int64_t b = 0; b < batch; ++b) {
-        gru_row(x_g, g, h, n_t, o, hidden);
+        gru_row(x_g, g, bias, h, n_t, o, hidden);
         x_g += 3 * hidden, g += 3 * hidden, h += hidden, n_t += hidden, o += hidden;
       }
       start += batch;
@@ -220,6 +233,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
   Tensor tanh_c = at::empty_like(out);
   Tensor gates = at::empty({steps, batch, 4 * hidden}, gi.options());
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "lstm_forward", [&] {
+    const scalar_t* x_g = gi_c.data_ptr<scalar_t>();
     scalar_t* g = gates.data_ptr<scalar_t>();
     scalar_t* h = h_in.data_ptr<scalar_t>();
     scalar_t* c = c_in.data_ptr<scalar_t>();
@@ -231,10 +245,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
       state_in(t == 0 ? h0_c.data_ptr<scalar_t>() : o - rows, start, h, batch, hidden);
       state_in(t == 0 ? c0_c.data_ptr<scalar_t>() : c_new - rows, start, c, batch, hidden);
       Tensor g_t = gates[t];
-      at::addmm_out(g_t, gi_c[t], h_in[t], w_hh_t);
+      at::mm_out(g_t, h_in[t], w_hh_t);
       for (int64_t b = 0; b < batch; ++b) {
-        lstm_row(g, c, c_new, tc, o, hidden);
-        g += 4 * hidden, h += hidden, c += hidden, c_new += hidden, tc += hidden, o += hidden;
+        lstm_row(x_g, g, c, c_new, tc, o, hidden);
+        x_g += 4 * hidden, g += 4 * hidden, h += hidden, c += hidden, c_new += hidden, tc += hidden, o += hidden;
       }
       start += batch;
     }
