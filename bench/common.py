@@ -6,11 +6,15 @@ The host line is `matmul_floor.host` / `host_line`.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rlcore.spec import TrainSpec
+from rlcore.trainer import TrainResult, train
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -67,7 +71,7 @@ class Last100:
             self.hit = (step, seconds)
 
 
-class Last100Sink:
+class _Last100Sink:
     """Feeds rlcore's per-update points to a Last100.
 
     A point holds the mean and count of the episodes that ended in that update, so
@@ -85,3 +89,12 @@ class Last100Sink:
 
     def flush(self) -> None:
         pass
+
+
+def train_watched(spec: TrainSpec, target: float) -> tuple[TrainResult, Last100]:
+    """Train `spec` through `rlcore.trainer.train`, as the service's worker does, in a
+    temporary folder, with the mean of the last 100 episodes watched against `target`."""
+    last100 = Last100(target)
+    with tempfile.TemporaryDirectory() as out:
+        result = train(spec, Path(out), sink=_Last100Sink(last100))
+    return result, last100

@@ -25,16 +25,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
-from common import RESULTS, Last100, Last100Sink, print_table, write_json
+from common import RESULTS, print_table, train_watched, write_json
 from matmul_floor import host, host_line
 
 from rlcore.spec import TrainSpec
-from rlcore.trainer import train
 
 
 @dataclass(frozen=True)
@@ -84,9 +81,7 @@ def run_one(claim: Claim, seed: int, threads: int) -> SeedResult:
             "torch_threads": threads,
         }
     )
-    last100 = Last100(claim.threshold)
-    with tempfile.TemporaryDirectory() as out:
-        result = train(spec, Path(out), sink=Last100Sink(last100))
+    result, last100 = train_watched(spec, claim.threshold)
     hit = None if last100.hit is None else last100.hit[0]
     return SeedResult(claim.id, seed, hit, result.mean_return, result.wall_time)
 

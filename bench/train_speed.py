@@ -35,20 +35,17 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, Last100, Last100Sink, fmt_seconds, print_table, write_json
+from common import RESULTS, Last100, fmt_seconds, print_table, train_watched, write_json
 from matmul_floor import Floor, Matmul, host, host_line, ppo_floor
 
 from rlcore.envs import make_vec_env
 from rlcore.spec import TrainSpec
-from rlcore.trainer import train
 
 TARGET = {"CartPole-v0": 195.0, "CartPole-v1": 475.0, "CartPoleMasked-v1": 475.0}
 SHORT_ENV = {"CartPole-v0": "CartPole-v0", "CartPole-v1": "CartPole-v1", "CartPoleMasked-v1": "masked"}
@@ -142,10 +139,8 @@ def run_rlcore(row: Row, seed: int, steps: int, **spec: object) -> SeedRun:
             **spec,
         }
     )
-    last100 = Last100(row.target)
-    with tempfile.TemporaryDirectory() as out:
-        # result.wall_time is the training time; the export after it is not counted.
-        result = train(spec_obj, Path(out), sink=Last100Sink(last100))
+    # result.wall_time is the training time; the export after it is not counted.
+    result, last100 = train_watched(spec_obj, row.target)
     return _seed_run(seed, result.steps, result.wall_time, last100)
 
 

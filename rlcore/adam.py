@@ -64,10 +64,10 @@ class Adam:
         grad = self.param.grad
         assert grad is not None, "step() before a backward pass"
         self.steps += 1
-        self.step_count.fill_(self.steps)
         if _FUSED_ADAM is None:
             self._step_in_kernels(grad, group["lr"], beta1, beta2, group["eps"])
             return
+        self.step_count.fill_(self.steps)
         _FUSED_ADAM(
             [self.param],
             [grad],
