@@ -35,13 +35,11 @@ def _flags() -> list[str]:
     # (the four extensions torch requires for it) runs the gate loops 16 floats wide:
     # setting (a) of bench/train_speed.py trains 2-4% faster than with AVX2 code.
     capability = torch.backends.cpu.get_cpu_capability()
-    vector = {
-        "AVX2": ["-mavx2", "-mfma"],
-        "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw"],
-    }.get(capability, [])
+    avx2 = ["-mavx2", "-mfma"]
+    vector = {"AVX2": avx2, "AVX512": [*avx2, "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw"]}
     # Without these GCC keeps floor() a library call (it may raise a floating-point
     # exception, which nothing here reads), and a loop with a call is not vectorised.
-    return ["-O3", "-fno-trapping-math", "-fno-math-errno", *vector]
+    return ["-O3", "-fno-trapping-math", "-fno-math-errno", *vector.get(capability, [])]
 
 
 @contextlib.contextmanager
