@@ -29,7 +29,7 @@ COPY worker worker
 COPY --from=dashboard /src/frontend/dist frontend/dist
 RUN pip install -c constraints.txt . && useradd --create-home rlserve && mkdir -p /data && chown rlserve /data
 USER rlserve
-# The compiled recurrence, built for the image's user (a host with other vector units rebuilds it once).
-RUN rlserve build-recurrence
+# The compiled kernels (recurrence, PPO loss), built for the image's user (a host with other vector units rebuilds it once).
+RUN rlserve build-kernels
 EXPOSE 8000
 CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt $(EXAMPLE_ENVS)/pyproject.tom
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/python -m pip install -q -c constraints.txt -e $(EXAMPLE_ENVS)
-	$(BIN)/rlserve build-recurrence
+	$(BIN)/rlserve build-kernels
 	touch $@
 
 frontend/dist/index.html: frontend/package-lock.json $(FRONTEND_SOURCES)
@@ -27,7 +27,7 @@ frontend/dist/index.html: frontend/package-lock.json $(FRONTEND_SOURCES)
 /usr/bin/chromium:
 	apt-get update -q && apt-get install -y -q chromium
 
-# The compiled recurrence (rlcore/models/compiled.py); without it training runs slower Python loops.
+# The compiled kernels (rlcore/compiled.py); without them training runs slower Python code.
 /usr/bin/g++:
 	apt-get update -q && apt-get install -y -q g++
 

@@ -1,5 +1,5 @@
 """`rlserve train` and `rlserve eval`: run rlcore from the command line, no service needed;
-`rlserve build-recurrence` builds rlcore's compiled recurrence ahead of its first use.
+`rlserve build-kernels` builds rlcore's compiled kernels ahead of their first use.
 
 torch and onnx are imported inside the commands: `rlserve` registers these commands on
 every start, and `rlserve token list` should not wait seconds for them.
@@ -138,12 +138,12 @@ def eval_command(
     )
 
 
-@app.command("build-recurrence")
-def build_recurrence_command() -> None:
-    """Build the compiled GRU/LSTM loops for this machine (else the first training run does)."""
-    from rlcore.models import compiled
+@app.command("build-kernels")
+def build_kernels_command() -> None:
+    """Build the compiled GRU/LSTM loops and PPO loss for this machine (else the first training run does)."""
+    from rlcore import compiled
 
     if compiled.loops() is None:
-        typer.echo("compiled recurrence: not built; training runs the slower Python loops (see the warning)")
+        typer.echo("compiled kernels: not built; training runs the slower Python code (see the warning)")
     else:
-        typer.echo("compiled recurrence: ready")
+        typer.echo("compiled kernels: ready")

@@ -15,11 +15,17 @@ report the losses, KL and clip fraction averaged over every minibatch of the upd
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from rlcore.algos import fused_ppo_loss
 from rlcore.algos.common import Means, masked_mean, normalize, replay_error
 from rlcore.device import autocast
+from rlcore.distributions import ActionDist
+from rlcore.rollout import Sequences
 from rlcore.run import Run
+from rlcore.spec import TrainSpec
 
 
 def train(run: Run) -> None:
@@ -36,29 +42,12 @@ def train(run: Run) -> None:
             for mb in batch.minibatches(spec.minibatches):
                 with autocast(run.device, spec.bf16):
                     logits, values, _ = policy(mb.obs, mb.initial_states, mb.episode_starts)
-                logprobs = policy.dist.log_prob(logits, mb.actions)
+                loss = loss_of(policy.dist, logits, values, mb, clip, spec)
                 if replay is None:
-                    replay = replay_error(logprobs.detach(), mb.logprobs, mb.mask)
-                log_ratio = logprobs - mb.logprobs
-                ratio = log_ratio.exp()
-                adv = normalize(mb.advantages, mb.mask) if spec.normalize_advantages else mb.advantages
-                policy_loss = masked_mean(
-                    torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)), mb.mask
-                )
-                value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
-                entropy = masked_mean(policy.dist.entropy(logits), mb.mask)
-                run.optimize(policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy)
-                with torch.no_grad():  # of the policy before this minibatch's step, as CleanRL
-                    approx_kl = masked_mean((ratio - 1) - log_ratio, mb.mask)
-                    clipped = masked_mean(((ratio - 1).abs() > clip).float(), mb.mask)
-                update.add(
-                    policy_loss=policy_loss,
-                    value_loss=value_loss,
-                    entropy=entropy,
-                    approx_kl=approx_kl,
-                    clip_fraction=clipped,
-                )
-                this_epoch.add(approx_kl=approx_kl)
+                    replay = replay_error(loss.logprobs, mb.logprobs, mb.mask)
+                run.optimize(loss.total)
+                update.add(**loss.stats)
+                this_epoch.add(approx_kl=loss.stats["approx_kl"])
             if spec.target_kl is not None and this_epoch.mean("approx_kl") > spec.target_kl:
                 break  # the policy has moved far enough from the one that acted
 
@@ -66,3 +55,48 @@ def train(run: Run) -> None:
             rollout.episodes,
             {**update.means("losses/"), "losses/epochs": float(epoch), "losses/replay_error": replay},
         )
+
+
+@dataclass
+class Loss:
+    """One minibatch's loss and what the update reports of it."""
+
+    total: torch.Tensor  # the loss the gradient step descends
+    logprobs: torch.Tensor  # log pi(a_t|h_t) replayed (detached)
+    stats: dict[str, torch.Tensor]  # policy_loss, value_loss, entropy, approx_kl, clip_fraction (detached)
+
+
+def loss_of(
+    dist: ActionDist, logits: torch.Tensor, values: torch.Tensor, mb: Sequences, clip: float, spec: TrainSpec
+) -> Loss:
+    """PPO's loss over the minibatch's masked steps: compiled where it can be, else `ppo_loss`."""
+    if fused_ppo_loss.applies(dist, logits):
+        return Loss(*fused_ppo_loss.ppo_loss(logits, values, mb, clip, spec))
+    return ppo_loss(dist, logits, values, mb, clip, spec)
+
+
+def ppo_loss(
+    dist: ActionDist, logits: torch.Tensor, values: torch.Tensor, mb: Sequences, clip: float, spec: TrainSpec
+) -> Loss:
+    """The clipped surrogate, value and entropy terms (the module docstring's loss)."""
+    logprobs = dist.log_prob(logits, mb.actions)
+    log_ratio = logprobs - mb.logprobs
+    ratio = log_ratio.exp()
+    adv = normalize(mb.advantages, mb.mask) if spec.normalize_advantages else mb.advantages
+    policy_loss = masked_mean(torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)), mb.mask)
+    value_loss = 0.5 * masked_mean((values - mb.returns) ** 2, mb.mask)
+    entropy = masked_mean(dist.entropy(logits), mb.mask)
+    with torch.no_grad():  # of the policy before this minibatch's step, as CleanRL
+        approx_kl = masked_mean((ratio - 1) - log_ratio, mb.mask)
+        clip_fraction = masked_mean(((ratio - 1).abs() > clip).float(), mb.mask)
+    return Loss(
+        total=policy_loss + spec.vf_coef * value_loss - spec.ent_coef * entropy,
+        logprobs=logprobs.detach(),
+        stats={
+            "policy_loss": policy_loss.detach(),
+            "value_loss": value_loss.detach(),
+            "entropy": entropy.detach(),
+            "approx_kl": approx_kl,
+            "clip_fraction": clip_fraction,
+        },
+    )

@@ -15,7 +15,7 @@ gradient flowing into the previous state (backward), so episodes never leak into
 other. Equations and gate order are PyTorch's own (`torch.nn.GRU`, `torch.nn.LSTM`);
 the tests compare both directions with a `gru_cell`/`lstm_cell` loop in float64.
 
-On CPU the time loops themselves run compiled (`compiled.py`, `csrc/recurrence.cpp`):
+On CPU the time loops themselves run compiled (`rlcore/compiled.py`, `rlcore/csrc/recurrence.cpp`):
 from Python each step costs some ten operator calls of a few microseconds each, as much
 as its matmul at the sizes recurrent PPO trains. The Python loops below are the fallback
 where no compiler is available (and for tensors off the CPU, which `cores.py` sends
@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from rlcore.models import compiled
+from rlcore import compiled
 
 
 def gru_sequence(

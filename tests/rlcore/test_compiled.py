@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from rlcore.models import compiled
+from rlcore import compiled
 
 
 def test_the_compiled_loops_are_built_here() -> None:
@@ -22,7 +22,7 @@ def test_without_a_compiler_training_falls_back_to_the_python_loops(tmp_path: Pa
     script = textwrap.dedent(
         """
         import torch
-        from rlcore.models import compiled
+        from rlcore import compiled
         from rlcore.models.recurrence import gru_sequence
 
         assert compiled.loops() is None
@@ -35,4 +35,4 @@ def test_without_a_compiler_training_falls_back_to_the_python_loops(tmp_path: Pa
     )
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "the compiled recurrence could not be built" in run.stderr
+    assert "the compiled kernels could not be built" in run.stderr

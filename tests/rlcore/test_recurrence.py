@@ -1,7 +1,7 @@
 """The hand-written GRU/LSTM chunk functions against PyTorch's own cells, in float64.
 
 Every test runs both implementations of the time loops: the compiled one
-(`rlcore/models/compiled.py`) and the Python fallback.
+(`rlcore/compiled.py`) and the Python fallback.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlcore.models import compiled
+from rlcore import compiled
 from rlcore.models.recurrence import gru_sequence, lstm_sequence
 
 STEPS, BATCH, FEATURES, HIDDEN = 20, 5, 3, 7

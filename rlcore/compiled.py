@@ -1,12 +1,13 @@
-"""The recurrence's time loops compiled from C++ (`csrc/recurrence.cpp`), built on first use.
+"""rlcore's compiled kernels (`csrc/`), built on first use: the recurrence's time loops
+(`recurrence.cpp`) and PPO's loss for categorical policies (`ppo_loss.cpp`).
 
 The build (about half a minute) runs once per machine and torch version: PyTorch's JIT
 extension loader caches the library under `$TORCH_EXTENSIONS_DIR` (default
 `~/.cache/torch_extensions`) and a file lock makes concurrent processes wait for one
-build. `rlserve build-recurrence` builds it ahead of time (`make install` and the Docker
+build. `rlserve build-kernels` builds it ahead of time (`make install` and the Docker
 image do). Where it cannot be built (no C++ compiler) or `RLCORE_COMPILED=0` is
-set, `loops()` returns None and the recurrence runs its Python loops: the same equations,
-slower, and rounded a little differently.
+set, `loops()` and `losses()` return None and training runs the Python code: the same
+equations, slower, and rounded a little differently.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 log = logging.getLogger("rlserve.compiled")
 
-SOURCE = Path(__file__).parent / "csrc" / "recurrence.cpp"
+SOURCES = [Path(__file__).parent / "csrc" / name for name in ("recurrence.cpp", "ppo_loss.cpp")]
 
 
 def _flags() -> list[str]:
@@ -55,25 +56,38 @@ def _ninja_on_path() -> Iterator[None]:
 
 
 @functools.cache
-def loops() -> Any | None:
-    """`torch.ops.rlcore_recurrence` (gru_forward, gru_backward, lstm_forward, lstm_backward),
-    building it the first time; None where it is switched off or cannot be built."""
+def _built() -> bool:
+    """Build (or load the cached) library the first time; False where it is switched off or fails."""
     if os.environ.get("RLCORE_COMPILED", "1") == "0":
-        return None
+        return False
     from torch.utils import cpp_extension
 
-    name = f"rlcore_recurrence_{torch.backends.cpu.get_cpu_capability().lower()}"
+    name = f"rlcore_compiled_{torch.backends.cpu.get_cpu_capability().lower()}"
     try:
         with _ninja_on_path():
-            cpp_extension.load(name, [str(SOURCE)], extra_cflags=_flags(), is_python_module=False)
+            cpp_extension.load(name, [str(s) for s in SOURCES], extra_cflags=_flags(), is_python_module=False)
     except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
-        log.warning("the compiled recurrence could not be built (%s); using the Python loops", error)
-        return None
-    return torch.ops.rlcore_recurrence
+        log.warning("the compiled kernels could not be built (%s); training runs the Python code", error)
+        return False
+    return True
+
+
+def loops() -> Any | None:
+    """`torch.ops.rlcore_recurrence` (gru_forward, gru_backward, lstm_forward, lstm_backward),
+    or None where the library is switched off or cannot be built."""
+    return torch.ops.rlcore_recurrence if _built() else None
+
+
+def losses() -> Any | None:
+    """`torch.ops.rlcore_losses` (categorical_ppo_loss), or None as for `loops()`."""
+    return torch.ops.rlcore_losses if _built() else None
+
+
+def applies_to(x: torch.Tensor) -> bool:
+    """Whether the compiled kernels take x: a CPU tensor of float32 or float64, and a library."""
+    return x.is_cpu and x.dtype in (torch.float32, torch.float64) and _built()
 
 
 def for_tensor(x: torch.Tensor) -> Any | None:
-    """The compiled loops where they apply to x (a CPU tensor of float32 or float64), else None."""
-    if not x.is_cpu or x.dtype not in (torch.float32, torch.float64):
-        return None
-    return loops()
+    """The compiled loops where they apply to x, else None."""
+    return loops() if applies_to(x) else None
