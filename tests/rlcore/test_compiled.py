@@ -1,4 +1,4 @@
-"""Building the compiled time loops, and training without them where they cannot be built."""
+"""Building the compiled kernels, and training without them where they cannot be built."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rlcore import compiled
 
 
 def test_the_compiled_loops_are_built_here() -> None:
-    """This machine has a C++ compiler, so training here runs the compiled loops."""
-    assert compiled.loops() is not None
+    """This machine has a C++ compiler, so training here runs the compiled loops and loss."""
+    assert compiled.loops() is not None and compiled.losses() is not None
 
 
 def test_without_a_compiler_training_falls_back_to_the_python_loops(tmp_path: Path) -> None:
@@ -23,9 +23,12 @@ def test_without_a_compiler_training_falls_back_to_the_python_loops(tmp_path: Pa
         """
         import torch
         from rlcore import compiled
+        from rlcore.algos import fused_ppo_loss
+        from rlcore.distributions import Categorical
         from rlcore.models.recurrence import gru_sequence
 
         assert compiled.loops() is None
+        assert not fused_ppo_loss.applies(Categorical(2), torch.zeros(3, 2))  # PPO: the Python loss
         weights = [torch.randn(s, requires_grad=True) for s in ((12, 3), (12, 4), (12,), (12,))]
         starts = torch.zeros(5, 2, dtype=torch.bool)
         out, _ = gru_sequence(torch.randn(5, 2, 3), torch.zeros(2, 4), starts, *weights)
