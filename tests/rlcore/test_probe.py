@@ -31,15 +31,18 @@ from tests.rlcore.conftest import TrainedRuns
 
 N, D = 3000, 12
 # On seeds 0-4 of the learning runs (240k steps, observations normalised; seed 2 with two
-# threads) the trained GRU's R² was 0.42-0.83 (cart velocity) and 0.48-0.88 (pole angular
-# velocity), 0.45-0.81 on average over the two; its observation's 0.01-0.31 (0.04-0.16 on
-# average), and the MLP's on the GRU's episodes 0.02-0.37 (0.04-0.20 on average). Seed 0's
-# GRU keeps the cart velocity least (0.42 against its observation's 0.15), so the margins
-# are on the average of the two velocities (0.34 at least on those seeds), each velocity
-# held to GRU_R2. The bound on the MLP is loose; the margin over it is what counts.
-GRU_R2 = 0.3
+# threads; with the compiled PPO loss) the trained GRU's R² was 0.36-0.88 (cart velocity)
+# and 0.65-0.90 (pole angular velocity), 0.51-0.87 on average over the two. On the same
+# episodes the observation gave 0.02-0.35 and 0.00-0.06, and the MLP's features 0.02-0.51
+# and 0.01-0.06: an MLP's features are a non-linear function of the observation, and where
+# the GRU's play ties the cart's velocity to its position (seed 2: the observation's R² 0.35)
+# they decode more of it than the linear probe on the observation does (0.51). So the
+# memory is held to margins over both on the same episodes, not to absolute levels: on
+# average 0.48 at least on those seeds (GRU_MARGIN), and 0.32 at least for each velocity
+# (VELOCITY_MARGIN; seed 0's cart velocity, 0.36 against the observation's 0.04 and the
+# MLP's 0.04). With the Python loss the GRU's R² had been 0.42-0.83 and 0.48-0.88.
 GRU_MARGIN = 0.25
-MLP_R2 = 0.5
+VELOCITY_MARGIN = 0.15
 EPISODES = 64  # per probe: 48 to fit, 16 to score
 
 
@@ -232,8 +235,8 @@ def test_a_trained_gru_decodes_the_velocities_masked_cartpole_hides(trained: Tra
     """R² of each velocity from the memory, on held-out episodes, for each seed.
 
     On its own episodes a trained GRU's state decodes both velocities far beyond its
-    observation (position and angle), which decodes next to nothing; an MLP's features
-    decode no more than its observation, on its own episodes or on the GRU's. A fresh,
+    observation (position and angle) and beyond an MLP's features on the same episodes;
+    on the MLP's own episodes its features decode no more than its observation. A fresh,
     untrained GRU fed the trained GRU's episodes decodes them too: a random recurrent net
     keeps its recent inputs, and velocities are their differences. So the
     learning-level claim checked is against the MLP and the observation, not the
@@ -262,9 +265,9 @@ def test_a_trained_gru_decodes_the_velocities_masked_cartpole_hides(trained: Tra
         assert kept >= _mean_over_velocities(seen, "gru") + GRU_MARGIN, scores
         assert kept >= _mean_over_velocities(state, "mlp on gru's") + GRU_MARGIN, scores
         for name in VELOCITIES:
-            assert state["gru", name] >= GRU_R2, scores
+            assert state["gru", name] >= seen["gru", name] + VELOCITY_MARGIN, scores
+            assert state["gru", name] >= state["mlp on gru's", name] + VELOCITY_MARGIN, scores
             assert state["mlp", name] <= seen["mlp", name] + 0.1, scores
-            assert state["mlp on gru's", name] <= MLP_R2, scores
             assert state["untrained gru on gru's", name] >= seen["gru", name] + 0.3, scores
 
 
