@@ -104,12 +104,14 @@ void ppo_loss_rows(const scalar_t* logits, const scalar_t* values, const int64_t
     grad_values[i] = scalar_t(w * vf_coef * value_error);
   }
 
-  stats[kPolicyLoss] = scalar_t(policy_sum / denom);
-  stats[kValueLoss] = scalar_t(0.5 * value_sum / denom);
-  stats[kEntropy] = scalar_t(entropy_sum / denom);
+  const double policy_loss = policy_sum / denom, value_loss = 0.5 * value_sum / denom;
+  const double mean_entropy = entropy_sum / denom;
+  *loss = scalar_t(policy_loss + vf_coef * value_loss - ent_coef * mean_entropy);
+  stats[kPolicyLoss] = scalar_t(policy_loss);
+  stats[kValueLoss] = scalar_t(value_loss);
+  stats[kEntropy] = scalar_t(mean_entropy);
   stats[kApproxKl] = scalar_t(kl_sum / denom);
   stats[kClipFraction] = scalar_t(clipped_sum / denom);
-  *loss = scalar_t(policy_sum / denom + vf_coef * 0.5 * value_sum / denom - ent_coef * entropy_sum / denom);
 }
 
 // Rows of logits (rows, n_actions) and per-row values, actions, acting log-probs, advantages,
